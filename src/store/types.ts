@@ -1,0 +1,226 @@
+/**
+ * The store contract: persistence plus the primitives that must be atomic in the backend itself
+ * when several sessiond servers share it (create-if-absent, partial writes, increment, leased
+ * locks, user index, expiry sweep). Session rules live in the engine; a store only keeps them.
+ *
+ * Every time argument `now` is milliseconds since the epoch, given by the engine's clock, so
+ * stores never read a clock of their own and tests never sleep.
+ *
+ * Strings are "byte strings": each UTF-16 code unit holds one byte (0..255), as RESP delivers
+ * them. That keeps values binary-safe and lets `.length` count bytes.
+ */
+
+/**
+ * What `getVar` answers when no live session has the id. A symbol, because any string could
+ * be a variable's value.
+ */
+export const NO_SESSION: unique symbol = Symbol('NO_SESSION');
+export type NoSession = typeof NO_SESSION;
+
+/** How often, at most, an access rewrites `touched`: last access is kept to the second. */
+export const TOUCH_RESOLUTION_MS = 1000;
+
+/** The fields a new session starts with. */
+export interface SessionInit {
+  id: string;
+  cls: string;
+  data: string;
+  user: string | null;
+  /** Idle timeout in seconds; 0 never idle-expires. */
+  timeout: number;
+  /** Absolute expiry in ms since the epoch; 0 for none. */
+  expires: number;
+  vars: ReadonlyMap<string, string>;
+}
+
+/** A live session as a store returns it. */
+export interface SessionRecord extends Omit<SessionInit, 'vars'> {
+  /** A fresh copy: the caller may keep or change it. */
+  vars: Map<string, string>;
+  created: number;
+  touched: number;
+  /** A grace copy left by REGENERATE: readable by its id until it expires, never written. */
+  readonly: boolean;
+  /** The current lock, if held and its lease has not run out. */
+  lock: { key: number; until: number } | null;
+}
+
+/** What `get` loads: everything, or everything but the variables (cheaper for metadata). */
+export interface GetOptions {
+  /** Record this access (sliding idle expiry); ignored on read-only sessions. */
+  touch: boolean;
+  vars: boolean;
+}
+
+/** Why a write did not happen. */
+export type WriteFailure = 'nosession' | 'readonly';
+
+/** A change to a session's metadata; absent fields are left as they are. */
+export interface SessionPatch {
+  timeout?: number;
+  expires?: number;
+  user?: string | null;
+}
+
+/** A page of LIST. `cursor` is "0" when the listing is complete. */
+export interface ListPage {
+  cursor: string;
+  ids: string[];
+}
+
+export interface ListOptions {
+  cursor?: string;
+  count?: number;
+  cls?: string;
+}
+
+/** The outcome of a lock attempt. */
+export type LockAttempt =
+  | { acquired: true; key: number; until: number }
+  | { acquired: false; heldUntil: number }
+  | 'nosession';
+
+/** A session removed by the expiry sweep. */
+export interface ExpiredSession {
+  id: string;
+  cls: string;
+}
+
+/** The limits a store must enforce atomically (the engine checks the rest before calling). */
+export interface StoreLimits {
+  maxVars: number;
+}
+
+/**
+ * A session store. Implementations: memory (the reference), sqlite (the embedded default).
+ * Every implementation passes `runStoreConformance` in conformance.ts unchanged.
+ */
+export interface Store {
+  /** A short name for INFO and logs: "memory", "sqlite", ... */
+  readonly kind: string;
+
+  /** Creates the session unless a live one has that id; an expired one is replaced. */
+  create(init: SessionInit, now: number): Promise<boolean>;
+
+  /** The live session, or null. */
+  get(id: string, now: number, options: GetOptions): Promise<SessionRecord | null>;
+
+  /** One variable (undefined when unset) of a live session, touching it; NO_SESSION if none. */
+  getVar(id: string, name: string, now: number): Promise<string | undefined | NoSession>;
+
+  /** Sets variables; 'limit' when the session would hold more than `limits.maxVars`. */
+  setVars(
+    id: string,
+    vars: ReadonlyArray<readonly [string, string]>,
+    now: number,
+    limits: StoreLimits,
+  ): Promise<'ok' | 'limit' | WriteFailure>;
+
+  /** Removes variables; the number that existed. */
+  unsetVars(id: string, names: readonly string[], now: number): Promise<number | WriteFailure>;
+
+  /**
+   * Adds `by` to an integer variable (absent counts as 0) as one atomic step.
+   * 'notint' when the value, or the result, is not a signed 64-bit integer.
+   */
+  incVar(
+    id: string,
+    name: string,
+    by: bigint,
+    now: number,
+    limits: StoreLimits,
+  ): Promise<bigint | 'notint' | 'limit' | WriteFailure>;
+
+  /** Sets the data blob, creating the session from `init` when none is live. */
+  setData(
+    id: string,
+    data: string,
+    now: number,
+    init: SessionInit,
+  ): Promise<'updated' | 'created' | 'readonly'>;
+
+  /** Changes metadata and records the access. */
+  update(id: string, patch: SessionPatch, now: number): Promise<'ok' | WriteFailure>;
+
+  /** Records an access now (not throttled). False if no live session has the id. */
+  touch(id: string, now: number): Promise<boolean>;
+
+  /** Removes the session; true if a live one was removed. */
+  destroy(id: string, now: number): Promise<boolean>;
+
+  /**
+   * Moves the session's variables, data, user, timeout, expiry and lock to `newId`, which
+   * must be free. With `graceMs` > 0 the old id stays as a read-only copy until now + graceMs.
+   */
+  regenerate(
+    oldId: string,
+    newId: string,
+    graceMs: number,
+    now: number,
+  ): Promise<'ok' | 'exists' | WriteFailure>;
+
+  /** Ids of live sessions whose variable `name` equals `value`. */
+  find(name: string, value: string, now: number): Promise<string[]>;
+
+  /** [id, value] of live sessions that have variable `name`. */
+  listVar(name: string, now: number): Promise<Array<[string, string]>>;
+
+  /** Live session ids: all of them (no cursor) or one page. */
+  list(now: number, options: ListOptions): Promise<ListPage>;
+
+  /** The number of live sessions, of one class if given. */
+  count(now: number, cls?: string): Promise<number>;
+
+  /** Takes the session's lock for `leaseMs` if it is free or its lease has run out. */
+  lock(id: string, leaseMs: number, now: number): Promise<LockAttempt>;
+
+  /** Releases the lock if it is held with `key`; false otherwise. */
+  unlock(id: string, key: number, now: number): Promise<boolean>;
+
+  /** Ids of the live sessions of a user. */
+  userSessions(user: string, now: number): Promise<string[]>;
+
+  /** Removes the user's live sessions, but `except`; the ids removed. */
+  destroyUser(user: string, except: string | null, now: number): Promise<string[]>;
+
+  /** Removes at most `limit` expired sessions; those removed. */
+  sweep(now: number, limit: number): Promise<ExpiredSession[]>;
+
+  /** Removes every session; how many were live. */
+  empty(now: number): Promise<number>;
+
+  /** Flushes and releases resources. Further calls fail. */
+  close(): Promise<void>;
+}
+
+/** When the session stops being live: the earlier of idle and absolute expiry (Infinity: never). */
+export function deadlineOf(touched: number, timeoutSeconds: number, expires: number): number {
+  const idle = timeoutSeconds > 0 ? touched + timeoutSeconds * 1000 : Infinity;
+  const absolute = expires > 0 ? expires : Infinity;
+  return idle < absolute ? idle : absolute;
+}
+
+/** A session is live strictly before its deadline. */
+export function isLive(touched: number, timeoutSeconds: number, expires: number, now: number) {
+  return now < deadlineOf(touched, timeoutSeconds, expires);
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+// Canonical decimal only (as Redis's string2ll): no sign "+", no spaces, no leading zeros.
+const CANONICAL_INT = /^-?(?:0|[1-9][0-9]{0,18})$/;
+
+/** Parses a canonical signed 64-bit decimal integer; null if it is not one. */
+export function parseInt64(text: string): bigint | null {
+  if (!CANONICAL_INT.test(text) || text === '-0') return null;
+  const n = BigInt(text);
+  return n < INT64_MIN || n > INT64_MAX ? null : n;
+}
+
+/** `current` (absent counts as 0) plus `by`, or 'notint' when either side or the sum is out of range. */
+export function addInt64(current: string | undefined, by: bigint): bigint | 'notint' {
+  const base = current === undefined ? 0n : parseInt64(current);
+  if (base === null) return 'notint';
+  const sum = base + by;
+  return sum < INT64_MIN || sum > INT64_MAX ? 'notint' : sum;
+}

@@ -1,0 +1,87 @@
+/**
+ * sessiond's RESP port against Redis, with redis-benchmark, in one run (not a test).
+ *
+ *   node bench/resp.ts [requests]
+ *
+ * sessiond (SET, GET, INC of one session variable) and a private redis-server on a free
+ * loopback port (HSET, HGET, HINCRBY of one hash field), 50 clients, without and with -P 16.
+ * sessiond runs in this process over its memory store (the fair match for Redis, which keeps
+ * nothing on disk here) and, as a second row, over its default SQLite store.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Engine } from '../src/core/engine.ts';
+import { SessiondServer } from '../src/server/server.ts';
+import { openStore } from '../src/store/open.ts';
+
+const requests = Number(process.argv[2] ?? 200_000);
+const run = promisify(execFile);
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Requests per second that redis-benchmark reports for one command. */
+async function rps(port: number, pipeline: number, command: string[]): Promise<number> {
+  const args = ['-h', '127.0.0.1', '-p', String(port), '-c', '50', '-n', String(requests), '-P', String(pipeline), '--csv', ...command];
+  const { stdout } = await run('redis-benchmark', args, { maxBuffer: 1 << 20 });
+  const row = stdout.trim().split('\n').at(-1)!.split(',');
+  return Number(JSON.parse(row[1]!));
+}
+
+async function sessiond(spec: string): Promise<{ port: number; close: () => Promise<void> }> {
+  const engine = new Engine({ store: await openStore(spec), defaultTimeout: 3600 });
+  const server = await SessiondServer.start({ engine, resp: { port: 0 } });
+  await engine.create('bench-session');
+  await engine.set('bench-session', 'counter', '0');
+  return { port: server.respAddress.port, close: () => server.close() };
+}
+
+async function redis(): Promise<{ port: number; close: () => Promise<void> }> {
+  const port = await freePort();
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  for (let i = 0; i < 50; i++) {
+    const pong = await run('redis-cli', ['-p', String(port), 'ping']).catch(() => ({ stdout: '' }));
+    if (pong.stdout.trim() === 'PONG') break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await run('redis-cli', ['-p', String(port), 'HSET', 'bench-session', 'counter', '0']);
+  return { port, close: async () => void child.kill() };
+}
+
+const pairs: Array<[string, string[], string[]]> = [
+  ['set', ['SET', 'bench-session', 'counter', 'value'], ['HSET', 'bench-session', 'counter', 'value']],
+  ['get', ['GET', 'bench-session', 'counter'], ['HGET', 'bench-session', 'counter']],
+  ['inc', ['INC', 'bench-session', 'n'], ['HINCRBY', 'bench-session', 'n', '1']],
+];
+
+const dir = mkdtempSync(join(tmpdir(), 'sessiond-bench-'));
+const anchor = await redis();
+const servers = { memory: await sessiond('memory'), sqlite: await sessiond(`sqlite:${join(dir, 'bench.db')}`) };
+try {
+  console.log(`redis-benchmark, 50 clients, ${requests} requests per case, node ${process.version}`);
+  console.log('| command | -P | redis rps | sessiond memory rps | ratio | sessiond sqlite rps | ratio |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const pipeline of [1, 16]) {
+    for (const [name, ours, theirs] of pairs) {
+      const base = await rps(anchor.port, pipeline, theirs);
+      const memory = await rps(servers.memory.port, pipeline, ours);
+      const sqlite = await rps(servers.sqlite.port, pipeline, ours);
+      const f = (n: number) => Math.round(n).toLocaleString('en-US');
+      console.log(`| ${name} | ${pipeline} | ${f(base)} | ${f(memory)} | ${(memory / base).toFixed(2)} | ${f(sqlite)} | ${(sqlite / base).toFixed(2)} |`);
+    }
+  }
+} finally {
+  await servers.memory.close();
+  await servers.sqlite.close();
+  await anchor.close();
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,87 @@
+import { readFileSync } from 'node:fs';
+import { Engine } from '../core/engine.ts';
+import { loadPlugin } from '../server/plugin-loader.ts';
+import { SessiondServer } from '../server/server.ts';
+import { openStore } from '../store/open.ts';
+import type { Settings } from './settings.ts';
+
+/**
+ * `sessiond serve`: opens the store, loads plugins, starts both ports, and shuts down
+ * gracefully on SIGINT or SIGTERM (a second signal exits at once).
+ */
+export async function serve(settings: Settings): Promise<SessiondServer> {
+  if (settings.durability !== 'full' && settings.durability !== 'normal') {
+    throw new Error(`--durability: expected full or normal, got "${String(settings.durability)}"`);
+  }
+  if ((settings.tlsCert === undefined) !== (settings.tlsKey === undefined)) {
+    throw new Error('--tls-cert and --tls-key go together');
+  }
+  const store = await openStore(settings.store!, {
+    durability: settings.durability,
+    indexedVars: settings.indexedVars,
+  });
+  const engine = new Engine({
+    store,
+    defaultTimeout: settings.defaultTimeout!,
+    limits: {
+      maxValueBytes: settings.maxValueBytes!,
+      maxVars: settings.maxVars!,
+      maxDataBytes: settings.maxDataBytes!,
+    },
+  });
+  try {
+    for (const path of settings.plugin) await loadPlugin(path, engine);
+  } catch (error) {
+    await engine.close();
+    throw error;
+  }
+  const tls =
+    settings.tlsCert === undefined
+      ? undefined
+      : { cert: readFileSync(settings.tlsCert), key: readFileSync(settings.tlsKey!) };
+  const server = await SessiondServer.start({
+    engine,
+    resp: {
+      host: settings.host!,
+      port: settings.port!,
+      ...(tls && { tls }),
+      maxClients: settings.maxClients!,
+      maxOutputBuffer: settings.maxOutputBuffer!,
+      decoderLimits: {
+        maxBulkLength: settings.maxBulkLength!,
+        maxArgs: settings.maxArgs!,
+        maxInlineLength: settings.maxInline!,
+        maxQueryBuffer: settings.maxQueryBuffer!,
+      },
+    },
+    auth: {
+      ...(settings.password !== undefined && { password: settings.password }),
+      ...(settings.adminPassword !== undefined && { adminPassword: settings.adminPassword }),
+    },
+    sweepIntervalMs: settings.sweepInterval!,
+  }).catch(async (error: unknown) => {
+    await engine.close();
+    throw error;
+  });
+  const { address, port } = server.respAddress;
+  console.log(`sessiond ${store.kind} store; RESP on ${address}:${port}`);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      console.error(`sessiond: ${signal} again, exiting now`);
+      process.exit(1);
+    }
+    stopping = true;
+    console.log(`sessiond: ${signal}, finishing commands in flight`);
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error('sessiond: shutdown failed', error);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  return server;
+}

@@ -1,0 +1,329 @@
+import type { Socket } from 'node:net';
+import { SessiondError, syntaxError } from '../errors.ts';
+import {
+  DEFAULT_DECODER_LIMITS,
+  RequestDecoder,
+  type DecoderLimits,
+} from '../protocol/resp/decoder.ts';
+import { ProtocolError } from '../protocol/resp/protocol-error.ts';
+import {
+  mapReply,
+  pushReply,
+  ReplyWriter,
+  simpleString,
+  type Reply,
+} from '../protocol/resp/encoder.ts';
+import type { Auth, Rights } from './auth.ts';
+import { runCommand, type CommandContext } from './commands/table.ts';
+import type { PubSub, Subscriber } from './pubsub.ts';
+import type { ServerStats } from './stats.ts';
+
+/** What every connection of one server shares. */
+export interface ConnectionShared {
+  context: CommandContext;
+  pubsub: PubSub;
+  auth: Auth;
+  stats: ServerStats;
+  decoderLimits: Partial<DecoderLimits>;
+  /** A client whose unsent replies pass this many bytes is disconnected. */
+  maxOutputBuffer: number;
+  version: string;
+  onError(error: unknown): void;
+}
+
+/**
+ * Until AUTH, requests are held to a few small arguments, as Redis does: defends against
+ * unauthenticated clients making the server buffer large requests.
+ */
+const UNAUTHENTICATED_LIMITS: Partial<DecoderLimits> = {
+  maxArgs: 10,
+  maxBulkLength: 16 * 1024,
+  maxInlineLength: 16 * 1024,
+  maxQueryBuffer: 64 * 1024,
+};
+
+/** Replies are written once per batch, or sooner when a batch grows past this. */
+const FLUSH_AT = 64 * 1024;
+const CONNECTION_COMMANDS = new Set([
+  'AUTH',
+  'HELLO',
+  'QUIT',
+  'RESET',
+  'SUBSCRIBE',
+  'PSUBSCRIBE',
+  'UNSUBSCRIBE',
+  'PUNSUBSCRIBE',
+  'PING',
+]);
+const SUBSCRIBED_ALLOWED = new Set([
+  'SUBSCRIBE',
+  'PSUBSCRIBE',
+  'UNSUBSCRIBE',
+  'PUNSUBSCRIBE',
+  'PING',
+  'QUIT',
+  'RESET',
+]);
+
+let nextId = 1;
+
+/**
+ * One RESP client: decodes its requests, runs them in order through the command table, and
+ * writes the replies of each batch (a pipeline's worth) with one socket write. While the socket
+ * is congested it stops reading, so a client that never reads its replies cannot make the
+ * server buffer without bound; past `maxOutputBuffer` it is disconnected.
+ */
+export class RespConnection implements Subscriber {
+  readonly id = nextId++;
+  #socket: Socket;
+  #shared: ConnectionShared;
+  #decoder: RequestDecoder;
+  #writer = new ReplyWriter(2);
+  #rights: Rights;
+  /** The command table's context for this client; rebuilt when its rights change. */
+  #context: CommandContext & { admin: boolean };
+  #busy = false;
+  #closing = false;
+  #channels = new Set<string>();
+  #patterns = new Set<string>();
+  #flushScheduled = false;
+  #idle: Promise<void> = Promise.resolve();
+  #markIdle: () => void = () => {};
+
+  constructor(socket: Socket, shared: ConnectionShared) {
+    this.#socket = socket;
+    this.#shared = shared;
+    this.#rights = shared.auth.initial();
+    this.#context = { ...shared.context, admin: this.#rights.admin };
+    this.#decoder = new RequestDecoder({
+      ...shared.decoderLimits,
+      ...(this.#rights.authenticated ? {} : UNAUTHENTICATED_LIMITS),
+    });
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => {
+      this.#decoder.push(chunk);
+      if (!this.#busy) void this.#drain();
+    });
+    socket.on('drain', () => {
+      if (!this.#closing) socket.resume();
+    });
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => this.#forget());
+  }
+
+  /** Stops reading, lets the command in flight finish, sends what is pending, then closes. */
+  async shutdown(): Promise<void> {
+    this.#closing = true;
+    this.#socket.pause();
+    await this.#idle;
+    this.#flush();
+    this.#socket.end();
+  }
+
+  deliver(channel: string, message: string, pattern: string | null): void {
+    this.#writer.write(
+      pushReply(
+        pattern === null ? ['message', channel, message] : ['pmessage', pattern, channel, message],
+      ),
+    );
+    if (this.#busy || this.#flushScheduled) return;
+    // Coalesce the events of one tick into one write.
+    this.#flushScheduled = true;
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      this.#flush();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    this.#busy = true;
+    this.#idle = new Promise((resolve) => (this.#markIdle = resolve));
+    try {
+      while (!this.#closing && !this.#socket.destroyed) {
+        const request = this.#decoder.next();
+        if (request === undefined) break;
+        if (request instanceof ProtocolError) {
+          this.#shared.stats.protocolErrors++;
+          this.#writer.error(request);
+          this.#closing = true;
+          this.#flush();
+          this.#socket.end();
+          return;
+        }
+        try {
+          // Await only what is pending: each await costs a turn of the microtask queue.
+          let reply = this.#dispatch(request);
+          if (reply instanceof Promise) reply = await reply;
+          if (reply !== undefined) this.#writer.write(reply);
+        } catch (error) {
+          if (!(error instanceof SessiondError)) this.#shared.onError(error);
+          this.#writer.error(
+            error instanceof SessiondError ? error : new SessiondError('ERR', 'internal error'),
+          );
+        }
+        if (this.#writer.byteLength >= FLUSH_AT) this.#flush();
+      }
+    } finally {
+      this.#busy = false;
+      this.#flush();
+      this.#markIdle();
+    }
+  }
+
+  /** Runs one request; connection commands here, the rest through the shared command table. */
+  #dispatch(request: string[]): Reply | Promise<Reply> | undefined {
+    const name = request[0]!.toUpperCase();
+    const args = request.slice(1);
+    this.#shared.stats.commands++;
+    if (!this.#rights.authenticated && name !== 'AUTH' && name !== 'HELLO' && name !== 'QUIT') {
+      throw new SessiondError('NOAUTH', 'Authentication required.');
+    }
+    const subscribed = this.#channels.size + this.#patterns.size > 0;
+    if (subscribed && this.#writer.version === 2 && !SUBSCRIBED_ALLOWED.has(name)) {
+      throw syntaxError(
+        `Can't execute '${name.toLowerCase()}': only (P)SUBSCRIBE / (P)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`,
+      );
+    }
+    if (!CONNECTION_COMMANDS.has(name)) return runCommand(this.#context, name, args);
+    return this.#connectionCommand(name, args, subscribed);
+  }
+
+  /** Commands that act on the connection itself; the rest go to the shared command table. */
+  #connectionCommand(
+    name: string,
+    args: string[],
+    subscribed: boolean,
+  ): Reply | Promise<Reply> | undefined {
+    switch (name) {
+      case 'AUTH':
+        if (args.length < 1 || args.length > 2)
+          throw syntaxError("wrong number of arguments for 'auth' command");
+        this.#authenticate(args.length === 2 ? args[0] : undefined, args.at(-1)!);
+        return simpleString('OK');
+      case 'HELLO':
+        return this.#hello(args);
+      case 'QUIT':
+        this.#writer.simple('OK');
+        this.#closing = true;
+        this.#flush();
+        this.#socket.end();
+        return undefined;
+      case 'RESET':
+        for (const channel of this.#channels) this.#shared.pubsub.unsubscribe(this, channel);
+        for (const pattern of this.#patterns) this.#shared.pubsub.punsubscribe(this, pattern);
+        this.#channels.clear();
+        this.#patterns.clear();
+        this.#writer.version = 2;
+        return simpleString('RESET');
+      case 'SUBSCRIBE':
+      case 'PSUBSCRIBE':
+        if (args.length === 0)
+          throw syntaxError(`wrong number of arguments for '${name.toLowerCase()}' command`);
+        this.#subscribe(name === 'PSUBSCRIBE', args);
+        return undefined;
+      case 'UNSUBSCRIBE':
+      case 'PUNSUBSCRIBE':
+        this.#unsubscribe(name === 'PUNSUBSCRIBE', args);
+        return undefined;
+      case 'PING':
+        if (subscribed && this.#writer.version === 2) return ['pong', args[0] ?? ''];
+        break;
+    }
+    return runCommand(this.#context, name, args);
+  }
+
+  #authenticate(user: string | undefined, password: string): void {
+    if (!this.#shared.auth.required)
+      throw syntaxError('AUTH called without any password configured');
+    const rights = this.#shared.auth.check(user, password);
+    if (!rights)
+      throw new SessiondError('WRONGPASS', 'invalid username-password pair or user is disabled.');
+    this.#rights = rights;
+    this.#context = { ...this.#shared.context, admin: rights.admin };
+    // After AUTH, the configured limits replace the tight unauthenticated ones.
+    this.#decoder.setLimits({ ...DEFAULT_DECODER_LIMITS, ...this.#shared.decoderLimits });
+  }
+
+  #hello(args: string[]): Reply {
+    let i = 0;
+    const version = args[0] === undefined ? this.#writer.version : Number(args[i++]);
+    if (version !== 2 && version !== 3) throw syntaxError('NOPROTO unsupported protocol version');
+    while (i < args.length) {
+      const option = args[i]!.toUpperCase();
+      if (option === 'AUTH' && args[i + 2] !== undefined) {
+        this.#authenticate(args[i + 1], args[i + 2]!);
+        i += 3;
+      } else if (option === 'SETNAME' && args[i + 1] !== undefined) {
+        i += 2;
+      } else {
+        throw syntaxError(`syntax error in HELLO option '${args[i]!}'`);
+      }
+    }
+    if (!this.#rights.authenticated)
+      throw new SessiondError(
+        'NOAUTH',
+        'HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time',
+      );
+    this.#writer.version = version;
+    return mapReply([
+      ['server', 'sessiond'],
+      ['version', this.#shared.version],
+      ['proto', version],
+      ['id', this.id],
+      ['mode', 'standalone'],
+      ['role', 'master'],
+      ['modules', []],
+    ]);
+  }
+
+  #subscribe(patterns: boolean, names: string[]): void {
+    const mine = patterns ? this.#patterns : this.#channels;
+    for (const name of names) {
+      if (!mine.has(name)) {
+        mine.add(name);
+        if (patterns) this.#shared.pubsub.psubscribe(this, name);
+        else this.#shared.pubsub.subscribe(this, name);
+      }
+      this.#writer.write(
+        pushReply([
+          patterns ? 'psubscribe' : 'subscribe',
+          name,
+          this.#channels.size + this.#patterns.size,
+        ]),
+      );
+    }
+  }
+
+  #unsubscribe(patterns: boolean, names: string[]): void {
+    const mine = patterns ? this.#patterns : this.#channels;
+    const kind = patterns ? 'punsubscribe' : 'unsubscribe';
+    const targets = names.length > 0 ? names : [...mine];
+    if (targets.length === 0)
+      this.#writer.write(pushReply([kind, null, this.#channels.size + this.#patterns.size]));
+    for (const name of targets) {
+      mine.delete(name);
+      if (patterns) this.#shared.pubsub.punsubscribe(this, name);
+      else this.#shared.pubsub.unsubscribe(this, name);
+      this.#writer.write(pushReply([kind, name, this.#channels.size + this.#patterns.size]));
+    }
+  }
+
+  #flush(): void {
+    if (this.#writer.byteLength === 0 || this.#socket.destroyed) return;
+    this.#shared.stats.socketWrites++;
+    const congested = !this.#socket.write(this.#writer.toBuffer());
+    if (this.#socket.writableLength > this.#shared.maxOutputBuffer) {
+      // A client that does not read its replies is cut off rather than allowed to grow memory.
+      this.#shared.stats.outputBufferDisconnects++;
+      this.#socket.destroy();
+    } else if (congested) {
+      this.#socket.pause();
+    }
+  }
+
+  #forget(): void {
+    this.#closing = true;
+    for (const channel of this.#channels) this.#shared.pubsub.unsubscribe(this, channel);
+    for (const pattern of this.#patterns) this.#shared.pubsub.punsubscribe(this, pattern);
+  }
+}

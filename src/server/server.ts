@@ -1,0 +1,130 @@
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { TlsOptions } from 'node:tls';
+import type { Engine } from '../core/engine.ts';
+import type { DecoderLimits } from '../protocol/resp/decoder.ts';
+import { Auth, type AuthOptions } from './auth.ts';
+import type { CommandContext } from './commands/table.ts';
+import { PubSub } from './pubsub.ts';
+import { DEFAULT_MAX_CLIENTS, DEFAULT_MAX_OUTPUT_BUFFER, RespServer } from './resp-server.ts';
+import { ServerStats } from './stats.ts';
+
+/** Where a port listens, and how. */
+export interface ListenOptions {
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  tls?: TlsOptions;
+}
+
+export interface ServerOptions {
+  engine: Engine;
+  /** The RESP port (default 127.0.0.1:8086, msession's port). */
+  resp?: ListenOptions & {
+    maxClients?: number;
+    maxOutputBuffer?: number;
+    decoderLimits?: Partial<DecoderLimits>;
+  };
+  auth?: AuthOptions;
+  /** Runs the engine's expiry sweeper every this many ms (0: off, when another server sweeps). */
+  sweepIntervalMs?: number;
+  onError?: (error: unknown) => void;
+}
+
+export const VERSION: string = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
+).version;
+
+/**
+ * A running sessiond: the engine behind its ports, sharing one command table, one pub/sub hub
+ * and one set of counters.
+ *
+ * @example
+ * const server = await SessiondServer.start({ engine, resp: { port: 0 } });
+ * console.log(server.respAddress.port); await server.close();
+ */
+export class SessiondServer {
+  readonly engine: Engine;
+  readonly stats: ServerStats;
+  readonly pubsub: PubSub;
+  readonly respAddress: AddressInfo;
+  #resp: RespServer;
+  #closing: Promise<void> | undefined;
+
+  private constructor(
+    engine: Engine,
+    pubsub: PubSub,
+    stats: ServerStats,
+    resp: RespServer,
+    respAddress: AddressInfo,
+  ) {
+    this.engine = engine;
+    this.pubsub = pubsub;
+    this.stats = stats;
+    this.#resp = resp;
+    this.respAddress = respAddress;
+  }
+
+  static async start(options: ServerOptions): Promise<SessiondServer> {
+    const { engine } = options;
+    const onError = options.onError ?? ((error: unknown) => console.error('sessiond:', error));
+    const pubsub = new PubSub(engine);
+    const stats = new ServerStats();
+    const auth = new Auth(options.auth);
+    const context: CommandContext = { engine, info: () => info(engine, stats) };
+    const resp = new RespServer(
+      {
+        host: options.resp?.host ?? '127.0.0.1',
+        port: options.resp?.port ?? 8086,
+        ...(options.resp?.tls && { tls: options.resp.tls }),
+        maxClients: options.resp?.maxClients ?? DEFAULT_MAX_CLIENTS,
+        maxOutputBuffer: options.resp?.maxOutputBuffer ?? DEFAULT_MAX_OUTPUT_BUFFER,
+        decoderLimits: options.resp?.decoderLimits ?? {},
+      },
+      { context, pubsub, auth, stats, version: VERSION, onError },
+    );
+    const respAddress = await resp.listen();
+    const server = new SessiondServer(engine, pubsub, stats, resp, respAddress);
+    const sweep = options.sweepIntervalMs ?? 1000;
+    if (sweep > 0) engine.startSweeper(sweep);
+    return server;
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, finish the commands in flight, send their replies,
+   * then close the store. Calling it again returns the same promise.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#resp.close();
+      this.pubsub.close();
+      await this.engine.close();
+    })();
+    return this.#closing;
+  }
+}
+
+/** INFO's text, in Redis's `# Section` / `key:value` layout. */
+async function info(engine: Engine, stats: ServerStats): Promise<string> {
+  const lines = [
+    '# Server',
+    `sessiond_version:${VERSION}`,
+    `node_version:${process.version}`,
+    `uptime_in_seconds:${Math.floor((Date.now() - stats.startedAt) / 1000)}`,
+    '# Store',
+    `store:${engine.store.kind}`,
+    '# Sessions',
+    `sessions:${await engine.count()}`,
+    '# Clients',
+    `connected_clients:${stats.connections}`,
+    `total_connections_received:${stats.totalConnections}`,
+    `rejected_connections:${stats.rejectedConnections}`,
+    '# Stats',
+    `total_commands_processed:${stats.commands}`,
+    `protocol_errors:${stats.protocolErrors}`,
+    `output_buffer_disconnects:${stats.outputBufferDisconnects}`,
+  ];
+  return lines.join('\r\n') + '\r\n';
+}

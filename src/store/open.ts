@@ -1,0 +1,38 @@
+import type { Store } from './types.ts';
+
+export interface OpenStoreOptions {
+  durability?: 'full' | 'normal';
+  indexedVars?: readonly string[];
+}
+
+/**
+ * Opens a store from its spec: `memory`, or `sqlite:PATH` (a bare path ending in .db also
+ * means sqlite). Drivers are imported only when their store is asked for.
+ * @throws Error on a spec no store answers to
+ */
+export async function openStore(spec: string, options: OpenStoreOptions = {}): Promise<Store> {
+  const indexedVars = options.indexedVars ?? [];
+  if (spec === 'memory') {
+    const { MemoryStore } = await import('./memory/memory-store.ts');
+    return new MemoryStore({ indexedVars });
+  }
+  const sqlitePath = spec.startsWith('sqlite:')
+    ? spec.slice('sqlite:'.length)
+    : spec.endsWith('.db')
+      ? spec
+      : undefined;
+  if (sqlitePath !== undefined && sqlitePath !== '') {
+    const { SqliteStore } = await import('./sqlite/sqlite-store.ts');
+    return SqliteStore.open({
+      path: sqlitePath,
+      durability: options.durability ?? 'full',
+      indexedVars,
+    });
+  }
+  if (/^(postgres|postgresql|redis|rediss):\/\//.test(spec)) {
+    throw new Error(
+      `store ${spec.split(':')[0]!}: not available in this version (memory and sqlite are)`,
+    );
+  }
+  throw new Error(`unknown store "${spec}": use memory or sqlite:PATH`);
+}

@@ -31,7 +31,20 @@ async function freePort(): Promise<number> {
 
 /** Requests per second that redis-benchmark reports for one command. */
 async function rps(port: number, pipeline: number, command: string[]): Promise<number> {
-  const args = ['-h', '127.0.0.1', '-p', String(port), '-c', '50', '-n', String(requests), '-P', String(pipeline), '--csv', ...command];
+  const args = [
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '-c',
+    '50',
+    '-n',
+    String(requests),
+    '-P',
+    String(pipeline),
+    '--csv',
+    ...command,
+  ];
   const { stdout } = await run('redis-benchmark', args, { maxBuffer: 1 << 20 });
   const row = stdout.trim().split('\n').at(-1)!.split(',');
   return Number(JSON.parse(row[1]!));
@@ -47,7 +60,11 @@ async function sessiond(spec: string): Promise<{ port: number; close: () => Prom
 
 async function redis(): Promise<{ port: number; close: () => Promise<void> }> {
   const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: 'ignore' },
+  );
   for (let i = 0; i < 50; i++) {
     const pong = await run('redis-cli', ['-p', String(port), 'ping']).catch(() => ({ stdout: '' }));
     if (pong.stdout.trim() === 'PONG') break;
@@ -58,17 +75,28 @@ async function redis(): Promise<{ port: number; close: () => Promise<void> }> {
 }
 
 const pairs: Array<[string, string[], string[]]> = [
-  ['set', ['SET', 'bench-session', 'counter', 'value'], ['HSET', 'bench-session', 'counter', 'value']],
+  [
+    'set',
+    ['SET', 'bench-session', 'counter', 'value'],
+    ['HSET', 'bench-session', 'counter', 'value'],
+  ],
   ['get', ['GET', 'bench-session', 'counter'], ['HGET', 'bench-session', 'counter']],
   ['inc', ['INC', 'bench-session', 'n'], ['HINCRBY', 'bench-session', 'n', '1']],
 ];
 
 const dir = mkdtempSync(join(tmpdir(), 'sessiond-bench-'));
 const anchor = await redis();
-const servers = { memory: await sessiond('memory'), sqlite: await sessiond(`sqlite:${join(dir, 'bench.db')}`) };
+const servers = {
+  memory: await sessiond('memory'),
+  sqlite: await sessiond(`sqlite:${join(dir, 'bench.db')}`),
+};
 try {
-  console.log(`redis-benchmark, 50 clients, ${requests} requests per case, node ${process.version}`);
-  console.log('| command | -P | redis rps | sessiond memory rps | ratio | sessiond sqlite rps | ratio |');
+  console.log(
+    `redis-benchmark, 50 clients, ${requests} requests per case, node ${process.version}`,
+  );
+  console.log(
+    '| command | -P | redis rps | sessiond memory rps | ratio | sessiond sqlite rps | ratio |',
+  );
   console.log('|---|---|---|---|---|---|---|');
   for (const pipeline of [1, 16]) {
     for (const [name, ours, theirs] of pairs) {
@@ -76,7 +104,9 @@ try {
       const memory = await rps(servers.memory.port, pipeline, ours);
       const sqlite = await rps(servers.sqlite.port, pipeline, ours);
       const f = (n: number) => Math.round(n).toLocaleString('en-US');
-      console.log(`| ${name} | ${pipeline} | ${f(base)} | ${f(memory)} | ${(memory / base).toFixed(2)} | ${f(sqlite)} | ${(sqlite / base).toFixed(2)} |`);
+      console.log(
+        `| ${name} | ${pipeline} | ${f(base)} | ${f(memory)} | ${(memory / base).toFixed(2)} | ${f(sqlite)} | ${(sqlite / base).toFixed(2)} |`,
+      );
     }
   }
 } finally {

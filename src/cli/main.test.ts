@@ -10,9 +10,13 @@ const bin = new URL('../../bin/sessiond.js', import.meta.url).pathname;
 
 /** Starts `sessiond serve` with `args`; resolves with the process and its RESP port. */
 async function start(args: string[]) {
-  const child = spawn(process.execPath, [bin, 'serve', '--port', '0', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [bin, 'serve', '--port', '0', '--http-port', '0', ...args],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout.on('data', (chunk: Buffer) => {

@@ -54,6 +54,10 @@ export async function serve(settings: Settings): Promise<SessiondServer> {
         maxQueryBuffer: settings.maxQueryBuffer!,
       },
     },
+    http:
+      settings.httpPort === -1
+        ? false
+        : { host: settings.httpHost!, port: settings.httpPort!, ...(tls && { tls }) },
     auth: {
       ...(settings.password !== undefined && { password: settings.password }),
       ...(settings.adminPassword !== undefined && { adminPassword: settings.adminPassword }),
@@ -64,7 +68,10 @@ export async function serve(settings: Settings): Promise<SessiondServer> {
     throw error;
   });
   const { address, port } = server.respAddress;
-  console.log(`sessiond ${store.kind} store; RESP on ${address}:${port}`);
+  const http = server.httpAddress
+    ? `; HTTP on ${server.httpAddress.address}:${server.httpAddress.port}`
+    : '';
+  console.log(`sessiond ${store.kind} store; RESP on ${address}:${port}${http}`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {

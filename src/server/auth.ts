@@ -22,9 +22,9 @@ export class Auth {
   #adminPassword: Buffer | undefined;
 
   constructor(options: AuthOptions = {}) {
-    this.#password = options.password === undefined ? undefined : digest(options.password);
+    this.#password = options.password === undefined ? undefined : digest(options.password, 'utf8');
     this.#adminPassword =
-      options.adminPassword === undefined ? undefined : digest(options.adminPassword);
+      options.adminPassword === undefined ? undefined : digest(options.adminPassword, 'utf8');
   }
 
   get required(): boolean {
@@ -41,7 +41,7 @@ export class Auth {
    * Compares SHA-256 digests in constant time: defends against timing attacks on the password.
    */
   check(user: string | undefined, password: string): Rights | null {
-    const given = digest(password);
+    const given = digest(password, 'latin1');
     const matches = (expected: Buffer | undefined) =>
       expected !== undefined && timingSafeEqual(given, expected);
     const asAdmin = (user === undefined || user === 'admin') && matches(this.#adminPassword);
@@ -53,4 +53,9 @@ export class Auth {
   }
 }
 
-const digest = (text: string): Buffer => createHash('sha256').update(text, 'latin1').digest();
+/**
+ * Configured passwords are text (UTF-8); a password from the wire is a byte string (latin1,
+ * one byte per code unit). Hashing each by its own encoding compares the same bytes.
+ */
+const digest = (text: string, encoding: 'utf8' | 'latin1'): Buffer =>
+  createHash('sha256').update(text, encoding).digest();

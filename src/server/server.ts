@@ -4,6 +4,7 @@ import type { TlsOptions } from 'node:tls';
 import type { Engine } from '../core/engine.ts';
 import type { DecoderLimits } from '../protocol/resp/decoder.ts';
 import { Auth, type AuthOptions } from './auth.ts';
+import { HttpServer } from './http/http-server.ts';
 import type { CommandContext } from './commands/table.ts';
 import { PubSub } from './pubsub.ts';
 import { DEFAULT_MAX_CLIENTS, DEFAULT_MAX_OUTPUT_BUFFER, RespServer } from './resp-server.ts';
@@ -25,6 +26,8 @@ export interface ServerOptions {
     maxOutputBuffer?: number;
     decoderLimits?: Partial<DecoderLimits>;
   };
+  /** The HTTP/JSON port (default 127.0.0.1:8087); false for none. */
+  http?: (ListenOptions & { maxBodyBytes?: number; maxConnections?: number }) | false;
   auth?: AuthOptions;
   /** Runs the engine's expiry sweeper every this many ms (0: off, when another server sweeps). */
   sweepIntervalMs?: number;
@@ -50,7 +53,10 @@ export class SessiondServer {
   readonly stats: ServerStats;
   readonly pubsub: PubSub;
   readonly respAddress: AddressInfo;
+  /** Null when the HTTP port is off. */
+  readonly httpAddress: AddressInfo | null;
   #resp: RespServer;
+  #http: HttpServer | null;
   #closing: Promise<void> | undefined;
 
   private constructor(
@@ -59,12 +65,16 @@ export class SessiondServer {
     stats: ServerStats,
     resp: RespServer,
     respAddress: AddressInfo,
+    http: HttpServer | null,
+    httpAddress: AddressInfo | null,
   ) {
     this.engine = engine;
     this.pubsub = pubsub;
     this.stats = stats;
     this.#resp = resp;
     this.respAddress = respAddress;
+    this.#http = http;
+    this.httpAddress = httpAddress;
   }
 
   static async start(options: ServerOptions): Promise<SessiondServer> {
@@ -86,7 +96,39 @@ export class SessiondServer {
       { context, pubsub, auth, stats, version: VERSION, onError },
     );
     const respAddress = await resp.listen();
-    const server = new SessiondServer(engine, pubsub, stats, resp, respAddress);
+    const httpOptions = options.http ?? {};
+    const http =
+      httpOptions === false
+        ? null
+        : new HttpServer({
+            host: httpOptions.host ?? '127.0.0.1',
+            port: httpOptions.port ?? 8087,
+            ...(httpOptions.tls && { tls: httpOptions.tls }),
+            ...(httpOptions.maxBodyBytes !== undefined && {
+              maxBodyBytes: httpOptions.maxBodyBytes,
+            }),
+            ...(httpOptions.maxConnections !== undefined && {
+              maxConnections: httpOptions.maxConnections,
+            }),
+            context,
+            auth,
+            stats,
+            pubsub,
+            onError,
+          });
+    const httpAddress = await http?.listen().catch(async (error: unknown) => {
+      await resp.close();
+      throw error;
+    });
+    const server = new SessiondServer(
+      engine,
+      pubsub,
+      stats,
+      resp,
+      respAddress,
+      http,
+      httpAddress ?? null,
+    );
     const sweep = options.sweepIntervalMs ?? 1000;
     if (sweep > 0) engine.startSweeper(sweep);
     return server;
@@ -98,7 +140,7 @@ export class SessiondServer {
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      await this.#resp.close();
+      await Promise.all([this.#resp.close(), this.#http?.close()]);
       this.pubsub.close();
       await this.engine.close();
     })();

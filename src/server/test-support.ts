@@ -14,6 +14,7 @@ export async function startTestServer(
   });
   return SessiondServer.start({
     sweepIntervalMs: 0,
+    http: false,
     ...options,
     engine,
     resp: { port: 0, ...options.resp },

@@ -57,3 +57,45 @@ describe('sessiond serve', () => {
     assert.match(err, /unknown store/);
   });
 });
+
+describe('operator verbs', () => {
+  it('info, list, show, gc and empty --yes work against a running server', async () => {
+    const server = await start(['--store', 'memory', '--password', 'pw']);
+    try {
+      const client = await RawClient.connect(server.port);
+      await client.call('AUTH', 'pw');
+      await client.call('CREATE', 'op1', 'TIMEOUT', '1000');
+      await client.call('SET', 'op1', 'cart', '3');
+      await client.call('SETUSER', 'op1', 'alice');
+      const verb = async (...args: string[]) => {
+        const child = spawn(process.execPath, [
+          bin,
+          ...args,
+          '--port',
+          String(server.port),
+          '--password',
+          'pw',
+        ]);
+        let out = '';
+        child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+        child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
+        const code = await new Promise((resolve) => child.once('exit', resolve));
+        return { code, out };
+      };
+      assert.match((await verb('info')).out, /sessions:1/);
+      assert.equal((await verb('list')).out.trim(), 'op1');
+      const shown = (await verb('show', 'op1')).out;
+      assert.match(shown, /user: +alice/);
+      assert.match(shown, /"cart" = "3"/);
+      assert.match((await verb('gc')).out, /0 expired sessions removed/);
+      const refused = await verb('empty');
+      assert.equal(refused.code, 2);
+      assert.match((await verb('empty', '--yes')).out, /1 sessions removed/);
+      assert.match((await verb('show', 'op1')).out, /NOSESSION/);
+      client.close();
+    } finally {
+      server.child.kill('SIGTERM');
+      assert.equal(await server.exited, 0);
+    }
+  });
+});

@@ -1,10 +1,13 @@
 import { resolveSettings, serveHelp } from './settings.ts';
 import { serve } from './serve.ts';
+import { OPERATE_HELP, OPERATOR_VERBS, operate, type OperatorVerb } from './operate.ts';
 
 const USAGE = `Usage: sessiond <command> [options]
 
 Commands:
   serve            start the server (sessiond serve --help for its settings)
+  info, list, show, gc, empty
+                   operator verbs against a running server (sessiond info --help)
 
 Run with no store option, the server keeps sessions in ./sessiond.db (SQLite) and listens
 on 127.0.0.1:8086 (RESP) and 127.0.0.1:8087 (HTTP).`;
@@ -23,6 +26,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     await serve(resolveSettings(rest, process.env));
     return -1; // keeps running until a signal
+  }
+  if ((OPERATOR_VERBS as readonly string[]).includes(command)) {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      console.log(OPERATE_HELP);
+      return 0;
+    }
+    return operate(command as OperatorVerb, rest, process.env);
   }
   console.error(`sessiond: unknown command "${command}"\n\n${USAGE}`);
   return 1;

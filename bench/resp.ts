@@ -52,7 +52,7 @@ async function rps(port: number, pipeline: number, command: string[]): Promise<n
 
 async function sessiond(spec: string): Promise<{ port: number; close: () => Promise<void> }> {
   const engine = new Engine({ store: await openStore(spec), defaultTimeout: 3600 });
-  const server = await SessiondServer.start({ engine, resp: { port: 0 } });
+  const server = await SessiondServer.start({ engine, resp: { port: 0 }, http: false });
   await engine.create('bench-session');
   await engine.set('bench-session', 'counter', '0');
   return { port: server.respAddress.port, close: () => server.close() };

@@ -1,6 +1,9 @@
 import { resolveSettings, serveHelp } from './settings.ts';
 import { serve } from './serve.ts';
-import { OPERATE_HELP, OPERATOR_VERBS, operate, type OperatorVerb } from './operate.ts';
+
+import type { OperatorVerb } from './operate.ts';
+
+const OPERATOR_VERBS: readonly OperatorVerb[] = ['info', 'list', 'show', 'gc', 'empty'];
 
 const USAGE = `Usage: sessiond <command> [options]
 
@@ -28,6 +31,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     return -1; // keeps running until a signal
   }
   if ((OPERATOR_VERBS as readonly string[]).includes(command)) {
+    // Loaded only here: the client's transport (@redis/client) is an optional peer dependency
+    // that `sessiond serve` never needs.
+    const { OPERATE_HELP, operate } = await import('./operate.ts');
     if (rest.includes('--help') || rest.includes('-h')) {
       console.log(OPERATE_HELP);
       return 0;

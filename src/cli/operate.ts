@@ -1,8 +1,7 @@
 import { parseArgs } from 'node:util';
 import { SessiondClient } from '../client/client.ts';
 
-export const OPERATOR_VERBS = ['info', 'list', 'show', 'gc', 'empty'] as const;
-export type OperatorVerb = (typeof OPERATOR_VERBS)[number];
+export type OperatorVerb = 'info' | 'list' | 'show' | 'gc' | 'empty';
 
 export const OPERATE_HELP = `Operator verbs, against a running server:
   sessiond info                 the server's INFO

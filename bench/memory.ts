@@ -8,10 +8,10 @@
  * Reports V8 heap plus array buffers (the store's typed-array columns live outside the heap),
  * measured after full GCs; for Redis, the growth of INFO's used_memory.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
+import { spawnSync } from 'node:child_process';
 import { Engine } from '../src/core/engine.ts';
 import { MemoryStore } from '../src/store/memory/memory-store.ts';
+import { startRedis } from './support.ts';
 
 const sessions = Number(process.argv[2] ?? 1_000_000);
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -54,31 +54,13 @@ function measureNaiveMap(): number {
   return bytes;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 async function measureRedis(): Promise<number | null> {
   if (spawnSync('redis-server', ['--version']).status !== 0) return null;
-  const port = await freePort();
-  const server = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    {
-      stdio: 'ignore',
-    },
-  );
-  const cli = (...args: string[]) =>
-    spawnSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8', maxBuffer: 1 << 30 });
+  const redis = await startRedis();
   try {
-    for (let i = 0; i < 50 && cli('ping').stdout.trim() !== 'PONG'; i++)
-      await new Promise((r) => setTimeout(r, 100));
-    const memory = () => Number(/used_memory:(\d+)/.exec(cli('info', 'memory').stdout)![1]);
-    const before = memory();
+    const memory = async () =>
+      Number(/used_memory:(\d+)/.exec(await redis.cli('info', 'memory'))![1]);
+    const before = await memory();
     const engine = new Engine({ store: new MemoryStore() });
     const bulk = (s: string) => `$${Buffer.byteLength(s)}\r\n${s}\r\n`;
     const chunks: string[] = [];
@@ -86,15 +68,15 @@ async function measureRedis(): Promise<number | null> {
       const args = ['HSET', engine.newId(), ...row(i).flat()];
       chunks.push(`*${args.length}\r\n${args.map(bulk).join('')}`);
     }
-    const loaded = spawnSync('redis-cli', ['-p', String(port), '--pipe'], {
+    const loaded = spawnSync('redis-cli', ['-p', String(redis.port), '--pipe'], {
       input: chunks.join(''),
       maxBuffer: 1 << 30,
     });
     if (loaded.status !== 0) throw new Error(`redis-cli --pipe failed: ${String(loaded.stderr)}`);
-    if (Number(cli('dbsize').stdout) !== sessions) throw new Error('redis lost sessions');
-    return memory() - before;
+    if (Number(await redis.cli('dbsize')) !== sessions) throw new Error('redis lost sessions');
+    return (await memory()) - before;
   } finally {
-    server.kill();
+    redis.stop();
   }
 }
 

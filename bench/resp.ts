@@ -8,26 +8,18 @@
  * sessiond runs in this process over its memory store (the fair match for Redis, which keeps
  * nothing on disk here) and, as a second row, over its default SQLite store.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Engine } from '../src/core/engine.ts';
 import { SessiondServer } from '../src/server/server.ts';
 import { openStore } from '../src/store/open.ts';
+import { startRedis } from './support.ts';
 
 const requests = Number(process.argv[2] ?? 200_000);
 const run = promisify(execFile);
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Requests per second that redis-benchmark reports for one command. */
 async function rps(port: number, pipeline: number, command: string[]): Promise<number> {
@@ -59,19 +51,9 @@ async function sessiond(spec: string): Promise<{ port: number; close: () => Prom
 }
 
 async function redis(): Promise<{ port: number; close: () => Promise<void> }> {
-  const port = await freePort();
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' },
-  );
-  for (let i = 0; i < 50; i++) {
-    const pong = await run('redis-cli', ['-p', String(port), 'ping']).catch(() => ({ stdout: '' }));
-    if (pong.stdout.trim() === 'PONG') break;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  await run('redis-cli', ['-p', String(port), 'HSET', 'bench-session', 'counter', '0']);
-  return { port, close: async () => void child.kill() };
+  const server = await startRedis();
+  await server.cli('HSET', 'bench-session', 'counter', '0');
+  return { port: server.port, close: async () => server.stop() };
 }
 
 const pairs: Array<[string, string[], string[]]> = [

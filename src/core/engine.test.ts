@@ -6,6 +6,7 @@ import { ManualClock } from './clock.ts';
 import { Engine, type EngineOptions } from './engine.ts';
 import type { HookContext } from './hooks.ts';
 import type { SessionEvent } from './events.ts';
+import type { EventTransport, Store, StoreEvent } from '../store/types.ts';
 
 function setup(options: Partial<EngineOptions> = {}) {
   const clock = new ManualClock();
@@ -188,5 +189,41 @@ describe('Engine options', () => {
     const { engine } = setup({ defaultTimeout: 1440 });
     await engine.create('s1');
     assert.equal(await engine.timeout('s1'), 1440);
+  });
+});
+
+describe('Engine over a shared store', () => {
+  /** One store that two engines share (as two servers would), with a transport that fans out. */
+  function sharedStore(): Store {
+    const listeners = new Set<(event: StoreEvent) => void>();
+    const transport: EventTransport = {
+      publish: async (event) => {
+        for (const listener of listeners) listener(event);
+      },
+      subscribe: async (listener) => {
+        listeners.add(listener);
+        return async () => void listeners.delete(listener);
+      },
+    };
+    return Object.assign(new MemoryStore(), { events: transport });
+  }
+
+  it('every engine hears each event once, whichever engine produced it', async () => {
+    const store = sharedStore();
+    const clock = new ManualClock();
+    const engines = [new Engine({ store, clock }), new Engine({ store, clock })];
+    await Promise.all(engines.map((engine) => engine.ready()));
+    const heard: SessionEvent[][] = [[], []];
+    engines.forEach((engine, i) => engine.subscribe((event) => heard[i]!.push(event)));
+    await engines[0]!.create('s1');
+    await engines[1]!.set('s1', 'a', '1');
+    await engines[1]!.destroy('s1');
+    const expected = [
+      { type: 'created', id: 's1' },
+      { type: 'updated', id: 's1' },
+      { type: 'destroyed', id: 's1' },
+    ];
+    assert.deepEqual(heard[0], expected);
+    assert.deepEqual(heard[1], expected);
   });
 });

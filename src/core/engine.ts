@@ -73,6 +73,9 @@ export class Engine {
   #idLength: number;
   #defaultLeaseMs: number;
   #sweeper: NodeJS.Timeout | undefined;
+  #onError: (error: unknown) => void;
+  /** Listening on the store's event transport, when it has one; resolves to its unsubscribe. */
+  #transport: Promise<(() => Promise<void>) | undefined>;
   #sweeping: Promise<number> | undefined;
 
   constructor(options: EngineOptions) {
@@ -80,8 +83,20 @@ export class Engine {
     this.#clock = options.clock ?? systemClock;
     this.limits = Object.freeze(resolveLimits(options.limits));
     const onError = options.onError ?? ((error: unknown) => console.error('sessiond:', error));
+    this.#onError = onError;
     this.hooks = new Hooks((error) => onError(error));
     this.#events = new EventBus(onError);
+    // With a shared store, local listeners hear events from the transport, this server's own
+    // included, so that every server's subscribers see each event exactly once.
+    const bus = this.#events;
+    this.#transport = this.store.events
+      ? this.store.events
+          .subscribe((event) => bus.emit(event))
+          .catch((error: unknown) => {
+            onError(error);
+            return undefined;
+          })
+      : Promise.resolve(undefined);
     this.#defaultTimeout = this.#checkTimeout(options.defaultTimeout ?? 1800);
     this.#defaultClass = options.defaultClass ?? 'default';
     this.#idLength = options.idLength ?? 32;
@@ -89,6 +104,11 @@ export class Engine {
       throw new RangeError('idLength must be 22..maxIdBytes (22 alphanumerics carry 128 bits)');
     }
     this.#defaultLeaseMs = options.defaultLeaseMs ?? 30_000;
+  }
+
+  /** Resolves once events from other servers sharing the store are being heard. */
+  async ready(): Promise<void> {
+    await this.#transport;
   }
 
   /** Milliseconds since the epoch, by the engine's clock. */
@@ -543,6 +563,8 @@ export class Engine {
   async close(): Promise<void> {
     this.stopSweeper();
     await this.#sweeping;
+    const unsubscribe = await this.#transport;
+    await unsubscribe?.().catch(this.#onError);
     await this.store.close();
   }
 
@@ -554,7 +576,7 @@ export class Engine {
       for (;;) {
         const expired = await this.store.sweep(this.now(), SWEEP_BATCH);
         total += expired.length;
-        for (const { id } of expired) this.#events.emit({ type: 'expired', id });
+        for (const { id } of expired) this.#emit({ type: 'expired', id });
         if (expired.length < SWEEP_BATCH) return total;
         await new Promise((resolve) => setImmediate(resolve));
       }
@@ -624,8 +646,15 @@ export class Engine {
     if (this.hooks.hasPre(context.op)) await this.hooks.runPre(context);
   }
 
+  /** Announces an event: on the shared transport when the store has one, else locally. */
+  #emit(event: SessionEvent): void {
+    const transport = this.store.events;
+    if (transport) transport.publish(event).catch(this.#onError);
+    else this.#events.emit(event);
+  }
+
   async #post(context: HookContext, event: SessionEvent): Promise<void> {
-    this.#events.emit(event);
+    this.#emit(event);
     if (this.hooks.has(context.op)) await this.hooks.runPost(context);
   }
 

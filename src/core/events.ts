@@ -1,15 +1,10 @@
+import type { StoreEvent } from '../store/types.ts';
+
 /**
  * Session events, produced by the engine exactly once each (PROTOCOL.md: the `events:*`
  * channels). For gc and empty the payload is a count, for the others a session id.
  */
-export type SessionEvent =
-  | { type: 'created'; id: string }
-  | { type: 'updated'; id: string }
-  | { type: 'destroyed'; id: string }
-  | { type: 'expired'; id: string }
-  | { type: 'regenerated'; id: string; oldId: string }
-  | { type: 'gc'; count: number }
-  | { type: 'empty'; count: number };
+export type SessionEvent = StoreEvent;
 
 export type SessionEventType = SessionEvent['type'];
 

@@ -65,7 +65,7 @@ export class PubSub {
 export const channelOf = (event: SessionEvent): string => `events:${event.type}`;
 
 export const messageOf = (event: SessionEvent): string =>
-  event.type === 'gc' || event.type === 'empty' ? String(event.count) : event.id;
+  'count' in event ? String(event.count) : event.id;
 
 function add(map: Map<string, Set<Subscriber>>, key: string, subscriber: Subscriber): void {
   const set = map.get(key);

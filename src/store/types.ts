@@ -86,6 +86,27 @@ export interface ExpiredSession {
   cls: string;
 }
 
+/**
+ * A session event as plain data, as it travels between servers (PROTOCOL.md's `events:*`):
+ * for gc and empty a count, for the others a session id.
+ */
+export type StoreEvent =
+  | { type: 'created' | 'updated' | 'destroyed' | 'expired'; id: string }
+  | { type: 'regenerated'; id: string; oldId: string }
+  | { type: 'gc' | 'empty'; count: number };
+
+/**
+ * How a shared store carries events between the servers that share it (Redis pub/sub,
+ * PostgreSQL LISTEN/NOTIFY). Each server publishes what it did; every server, itself included,
+ * hears each event once. Keyspace notifications are not the source: they are node-local and lossy.
+ */
+export interface EventTransport {
+  /** Sends `event` to every subscribed server. */
+  publish(event: StoreEvent): Promise<void>;
+  /** Calls `listener` for each event any server publishes; resolves once listening. */
+  subscribe(listener: (event: StoreEvent) => void): Promise<() => Promise<void>>;
+}
+
 /** The limits a store must enforce atomically (the engine checks the rest before calling). */
 export interface StoreLimits {
   maxVars: number;
@@ -98,6 +119,9 @@ export interface StoreLimits {
 export interface Store {
   /** A short name for INFO and logs: "memory", "sqlite", ... */
   readonly kind: string;
+
+  /** Present on stores that several servers share: the engine's events go through it. */
+  readonly events?: EventTransport;
 
   /** Creates the session unless a live one has that id; an expired one is replaced. */
   create(init: SessionInit, now: number): Promise<boolean>;

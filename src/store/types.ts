@@ -6,6 +6,9 @@
  * Every time argument `now` is milliseconds since the epoch, given by the engine's clock, so
  * stores never read a clock of their own and tests never sleep.
  *
+ * Every write and every variable read records an access (throttled by TOUCH_RESOLUTION_MS),
+ * even one refused for LIMIT or NOTINT; read-only grace copies are never touched.
+ *
  * Strings are "byte strings": each UTF-16 code unit holds one byte (0..255), as RESP delivers
  * them. That keeps values binary-safe and lets `.length` count bytes.
  */
@@ -145,7 +148,8 @@ export interface Store {
 
   /**
    * Adds `by` to an integer variable (absent counts as 0) as one atomic step.
-   * 'notint' when the value, or the result, is not a signed 64-bit integer.
+   * 'notint' when the value, or the result, is not a signed 64-bit integer (checked before
+   * 'limit', which a new variable past `maxVars` gets).
    */
   incVar(
     id: string,
@@ -166,15 +170,20 @@ export interface Store {
   /** Changes metadata and records the access. */
   update(id: string, patch: SessionPatch, now: number): Promise<'ok' | WriteFailure>;
 
-  /** Records an access now (not throttled). False if no live session has the id. */
+  /**
+   * Records an access now (not throttled). False if no live session has the id; true, and no
+   * change, for a read-only grace copy.
+   */
   touch(id: string, now: number): Promise<boolean>;
 
   /** Removes the session; true if a live one was removed. */
   destroy(id: string, now: number): Promise<boolean>;
 
   /**
-   * Moves the session's variables, data, user, timeout, expiry and lock to `newId`, which
-   * must be free. With `graceMs` > 0 the old id stays as a read-only copy until now + graceMs.
+   * Moves the session's variables, data, user, class, timeout, expiry and lock to `newId`,
+   * which must be free. `created` is kept, `touched` becomes now, and the lock's fence carries
+   * over so keys keep increasing. With `graceMs` > 0 the old id stays as a read-only copy,
+   * unlocked, until now + graceMs.
    */
   regenerate(
     oldId: string,
@@ -189,7 +198,10 @@ export interface Store {
   /** [id, value] of live sessions that have variable `name`. */
   listVar(name: string, now: number): Promise<Array<[string, string]>>;
 
-  /** Live session ids: all of them (no cursor) or one page. */
+  /**
+   * Live session ids: all of them when `cursor` is absent, else one page of at most `count`
+   * (default 100). A page may come back short, even empty, before the cursor comes back "0".
+   */
   list(now: number, options: ListOptions): Promise<ListPage>;
 
   /** The number of live sessions, of one class if given. */

@@ -544,13 +544,11 @@ export class Engine {
    */
   startSweeper(intervalMs = 1000): void {
     this.stopSweeper();
-    this.#sweeper = setInterval(
-      () =>
-        void this.#sweepAll().catch((error: unknown) =>
-          console.error('sessiond: sweep failed', error),
-        ),
-      intervalMs,
-    );
+    const tick = async () => {
+      if (this.store.tryLeadSweep && !(await this.store.tryLeadSweep())) return;
+      await this.#sweepAll();
+    };
+    this.#sweeper = setInterval(() => void tick().catch(this.#onError), intervalMs);
     this.#sweeper.unref();
   }
 

@@ -6,8 +6,10 @@ export interface OpenStoreOptions {
 }
 
 /**
- * Opens a store from its spec: `memory`, or `sqlite:PATH` (a bare path ending in .db also
- * means sqlite). Drivers are imported only when their store is asked for.
+ * Opens a store from its spec: `memory`; `sqlite:PATH` (a bare path ending in .db also means
+ * sqlite); `postgres://...` for PostgreSQL;
+ * `redis://host:port` for one Redis; `redis://a:7000,b:7001,c:7002` for a Redis
+ * Cluster from its seed nodes. Drivers are imported only when their store is asked for.
  * @throws Error on a spec no store answers to
  */
 export async function openStore(spec: string, options: OpenStoreOptions = {}): Promise<Store> {
@@ -34,5 +36,7 @@ export async function openStore(spec: string, options: OpenStoreOptions = {}): P
       `store ${spec.split(':')[0]!}: not available in this version (memory and sqlite are)`,
     );
   }
-  throw new Error(`unknown store "${spec}": use memory or sqlite:PATH`);
+  throw new Error(
+    `unknown store "${spec}": use memory, sqlite:PATH, postgres://... or redis://...`,
+  );
 }

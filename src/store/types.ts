@@ -104,7 +104,11 @@ export type StoreEvent =
  * hears each event once. Keyspace notifications are not the source: they are node-local and lossy.
  */
 export interface EventTransport {
-  /** Sends `event` to every subscribed server. */
+  /**
+   * Sends `event` to every subscribed server. This server's listeners hear it at once, before
+   * publish returns (so an operation's event is heard before its reply), and its echo from the
+   * backend is dropped.
+   */
   publish(event: StoreEvent): Promise<void>;
   /** Calls `listener` for each event any server publishes; resolves once listening. */
   subscribe(listener: (event: StoreEvent) => void): Promise<() => Promise<void>>;
@@ -219,8 +223,14 @@ export interface Store {
   /** Removes the user's live sessions, but `except`; the ids removed. */
   destroyUser(user: string, except: string | null, now: number): Promise<string[]>;
 
-  /** Removes at most `limit` expired sessions; those removed. */
+  /** Removes at most `limit` expired sessions, earliest deadline first; those removed. */
   sweep(now: number, limit: number): Promise<ExpiredSession[]>;
+
+  /**
+   * On stores that servers share: whether this server leads the background sweep now. Only
+   * the leader sweeps, which saves work; sweep() never reports an expiry twice either way.
+   */
+  tryLeadSweep?(): Promise<boolean>;
 
   /** Removes every session; how many were live. */
   empty(now: number): Promise<number>;

@@ -1,0 +1,146 @@
+import type { Engine } from '../core/engine.ts';
+import { isSessiondError } from '../errors.ts';
+import {
+  isReadonlyRefusal,
+  type LockOutcome,
+  type NewSession,
+  type SessionBackend,
+  type SessionChanges,
+  type StoredSession,
+  type WriteOutcome,
+} from './backend.ts';
+import { fromBytes, toBytes } from './byte-strings.ts';
+
+/**
+ * The web layer's backend over an in-process Engine: sessions live in this process's store
+ * (memory, SQLite, ...), and every operation still goes through the engine's rules and hooks.
+ *
+ * @example
+ * const sessions = createSessions({ backend: engineBackend(engine) }); // or { engine }
+ */
+export function engineBackend(engine: Engine): SessionBackend {
+  return new EngineBackend(engine);
+}
+
+class EngineBackend implements SessionBackend {
+  readonly kind = 'engine';
+  #engine: Engine;
+
+  constructor(engine: Engine) {
+    this.#engine = engine;
+  }
+
+  newId(): string {
+    return this.#engine.newId();
+  }
+
+  async load(id: string): Promise<StoredSession | null> {
+    const record = await this.#engine.load(id);
+    if (!record) return null;
+    const vars = new Map<string, string>();
+    for (const [name, value] of record.vars) vars.set(fromBytes(name), fromBytes(value));
+    return {
+      vars,
+      data: fromBytes(record.data),
+      user: record.user === null ? null : fromBytes(record.user),
+      cls: fromBytes(record.cls),
+      readonly: record.readonly,
+    };
+  }
+
+  async create(id: string, init: NewSession): Promise<boolean> {
+    const created = await this.#engine.create(id, {
+      cls: toBytes(init.cls),
+      timeout: init.timeout,
+      ...(init.data !== undefined && { data: toBytes(init.data) }),
+    });
+    if (created && init.lifetime > 0) await this.#engine.expire(id, init.lifetime);
+    return created;
+  }
+
+  async write(id: string, changes: SessionChanges): Promise<WriteOutcome> {
+    const engine = this.#engine;
+    try {
+      // Variables first: their NOSESSION stops the write before SETDATA could create anything.
+      if (changes.unset?.length) await engine.unset(id, changes.unset.map(toBytes));
+      if (changes.set?.length) {
+        await engine.setMany(
+          id,
+          changes.set.map(([name, value]) => [toBytes(name), toBytes(value)] as const),
+        );
+      }
+      if (changes.user !== undefined) {
+        await engine.setUser(id, changes.user === null ? null : toBytes(changes.user));
+      }
+      if (changes.timeout !== undefined) await engine.timeout(id, changes.timeout);
+      if (changes.data !== undefined) {
+        // SETDATA creates a missing session; one that was destroyed meanwhile must stay
+        // destroyed (the logout race), so a creation here is undone at once.
+        if (await engine.setData(id, toBytes(changes.data))) {
+          await engine.destroy(id);
+          return 'gone';
+        }
+      }
+      return 'ok';
+    } catch (error) {
+      if (isSessiondError(error, 'NOSESSION')) return 'gone';
+      if (isSessiondError(error) && isReadonlyRefusal(error)) return 'readonly';
+      throw error;
+    }
+  }
+
+  touch(id: string): Promise<boolean> {
+    return this.#engine.touch(id);
+  }
+
+  destroy(id: string): Promise<boolean> {
+    return this.#engine.destroy(id);
+  }
+
+  async regenerate(id: string, graceSeconds: number): Promise<string | null> {
+    try {
+      return await this.#engine.regenerate(id, { graceSeconds });
+    } catch (error) {
+      if (isSessiondError(error, 'NOSESSION')) return null;
+      throw error;
+    }
+  }
+
+  async lock(id: string, leaseMs: number, waitMs: number): Promise<LockOutcome> {
+    try {
+      const result = await this.#engine.lock(id, { leaseMs, waitMs });
+      return result.acquired ? result.key : 'locked';
+    } catch (error) {
+      if (isSessiondError(error, 'NOSESSION')) return 'gone';
+      throw error;
+    }
+  }
+
+  unlock(id: string, key: number): Promise<boolean> {
+    return this.#engine.unlock(id, key);
+  }
+
+  async userSessions(user: string): Promise<string[]> {
+    return this.#engine.userSessions(toBytes(user));
+  }
+
+  destroyUser(user: string, except: string | null): Promise<number> {
+    return this.#engine.destroyUser(toBytes(user), except);
+  }
+
+  list(cls: string): Promise<string[]> {
+    return this.#engine.list(toBytes(cls));
+  }
+
+  count(cls?: string): Promise<number> {
+    return this.#engine.count(cls === undefined ? undefined : toBytes(cls));
+  }
+
+  gc(): Promise<number> {
+    return this.#engine.gc();
+  }
+
+  empty(): Promise<number> {
+    return this.#engine.empty();
+  }
+}

@@ -1,0 +1,307 @@
+import { SessiondError } from '../errors.ts';
+import type { SessionBackend, SessionChanges, StoredSession } from './backend.ts';
+import type { ResolvedOptions } from './options.ts';
+import * as urls from './url-helpers.ts';
+import { SessionValues } from './values.ts';
+
+/**
+ * The types of session variables, declared by the application through declaration merging.
+ * Declared names are typed; other names hold any JSON value.
+ *
+ * @example
+ * declare module 'sessiond/web' {
+ *   interface SessionData { cart: string[]; theme: 'light' | 'dark' }
+ * }
+ * session.get('cart'); // string[] | undefined
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled by declaration merging
+export interface SessionData {}
+
+/** The type of variable `K`: declared in SessionData, else unknown JSON. */
+export type SessionValue<K extends string> = K extends keyof SessionData ? SessionData[K] : unknown;
+
+/** What SessionManager.begin hands a new Session. */
+export interface SessionSetup {
+  options: ResolvedOptions;
+  /** The id the session has: loaded, adopted (strict mode off), or null for a new visitor. */
+  id: string | null;
+  /** The loaded session, or null when the store did not have it. */
+  loaded: StoredSession | null;
+  /** Writes refused: the route's concurrency is 'readonly', or the session is a grace copy. */
+  readonly: boolean;
+  urls: urls.UrlContext;
+}
+
+/**
+ * One request's session: PHPLib's Session and eZ's session functions in TypeScript form.
+ * Variables are JSON values, read lazily, and only changed ones are written, at the end of the
+ * request (before the response goes out) or by `save()`. A visitor who never writes costs no
+ * store write and gets no cookie. Made by SessionManager.begin(), never directly.
+ *
+ * @example
+ * const views = (session.get('views') as number | undefined) ?? 0;
+ * session.set('views', views + 1);
+ */
+export class Session {
+  #backend: SessionBackend;
+  #options: ResolvedOptions;
+  #urls: urls.UrlContext;
+  #readonly: boolean;
+  #id: string | null;
+  #stored: boolean;
+  /** An id the client chose and the store did not know (strict mode off): created on write. */
+  #adopted: boolean;
+  #values: SessionValues;
+  #data: string;
+  #dataDirty = false;
+  #user: string | null;
+  #userDirty = false;
+  /** Store operations of this session run one at a time, in call order. */
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(setup: SessionSetup) {
+    this.#options = setup.options;
+    this.#backend = setup.options.backend;
+    this.#urls = setup.urls;
+    this.#readonly = setup.readonly;
+    this.#id = setup.id;
+    this.#stored = setup.loaded !== null;
+    this.#adopted = setup.id !== null && setup.loaded === null;
+    this.#values = new SessionValues(setup.loaded?.vars);
+    this.#data = setup.loaded?.data ?? '';
+    this.#user = setup.loaded?.user ?? null;
+  }
+
+  /** The session id, or null until the session is first written. Never log it. */
+  get id(): string | null {
+    return this.#id;
+  }
+
+  /** Whether the session exists in the store (false for a new visitor and after delete()). */
+  get stored(): boolean {
+    return this.#stored;
+  }
+
+  /** A variable's value, or undefined. */
+  get<K extends string>(name: K): SessionValue<K> | undefined {
+    return this.#values.get(name) as SessionValue<K> | undefined;
+  }
+
+  /**
+   * Sets a variable (undefined removes it); written when the request ends.
+   * @throws TypeError for a value without a JSON form; SessiondError DENIED on a read-only route
+   */
+  set<K extends string>(name: K, value: SessionValue<K> | undefined): void {
+    this.#writable();
+    this.#values.set(name, value);
+  }
+
+  /** Whether a variable has a value. */
+  has(name: string): boolean {
+    return this.#values.has(name);
+  }
+
+  /**
+   * PHPLib's register: the variable persists, starting as `initial` unless it has a value.
+   * @throws TypeError, DENIED as set()
+   */
+  register<K extends string>(name: K, initial: SessionValue<K>): void {
+    this.#writable();
+    this.#values.register(name, initial);
+  }
+
+  /**
+   * PHPLib's unregister: the value stays readable for the rest of this request, then is gone.
+   * @throws DENIED on a read-only route
+   */
+  unregister(name: string): void {
+    this.#writable();
+    this.#values.unregister(name);
+  }
+
+  /** Whether the variable has a value that will persist past this request. */
+  isRegistered(name: string): boolean {
+    return this.#values.isRegistered(name);
+  }
+
+  /** Names of the variables that have a value. */
+  names(): string[] {
+    return this.#values.names();
+  }
+
+  /** The unstructured data blob (msession's data, eZ's data column); '' when never set. */
+  get data(): string {
+    return this.#data;
+  }
+
+  /** @throws DENIED on a read-only route */
+  set data(data: string) {
+    this.#writable();
+    this.#data = data;
+    this.#dataDirty = true;
+  }
+
+  /** The user id (eZSessionUserID), persisted with the session and indexed; null when none. */
+  get userId(): string | null {
+    return this.#user;
+  }
+
+  /** @throws DENIED on a read-only route */
+  set userId(user: string | null) {
+    this.#writable();
+    this.#user = user === '' ? null : user;
+    this.#userDirty = true;
+  }
+
+  /**
+   * Moves the session to a new id and re-sends it: call at login and at every privilege change
+   * (defends against session fixation). With `grace` seconds the old id stays a read-only copy,
+   * so requests already in flight can finish. A session destroyed meanwhile starts afresh.
+   * @throws DENIED on a read-only route or by a pre hook; LIMIT when grace exceeds the maximum
+   */
+  regenerate(options: { grace?: number } = {}): Promise<void> {
+    this.#writable();
+    return this.#serial(async () => {
+      if (!this.#stored) {
+        // Not stored yet: an adopted or early id is simply replaced before anyone can use it.
+        if (this.#id !== null) this.#id = this.#backend.newId();
+        this.#adopted = false;
+        return;
+      }
+      const next = await this.#backend.regenerate(this.#id!, options.grace ?? 0);
+      if (next === null) this.#reset();
+      else this.#id = next;
+    });
+  }
+
+  /**
+   * PHPLib's delete(): destroys the session now and clears the cookie. Writes after it start a
+   * new session under a new id.
+   * @throws DENIED on a read-only route or by a pre hook
+   */
+  delete(): Promise<void> {
+    this.#writable();
+    return this.#serial(async () => {
+      if (this.#stored) await this.#backend.destroy(this.#id!);
+      this.#reset();
+    });
+  }
+
+  /**
+   * Destroys the user's other sessions ("log out other devices").
+   * @returns how many were destroyed (0 without a user id)
+   */
+  destroyOthers(): Promise<number> {
+    const user = this.#user;
+    if (user === null) return Promise.resolve(0);
+    return this.#serial(() => this.#backend.destroyUser(user, this.#id));
+  }
+
+  /**
+   * Writes the changes now; the adapters call it before the response goes out, so apps need
+   * not. Only changed variables are written; a session destroyed meanwhile is never recreated.
+   * @throws LIMIT, DENIED (a pre hook's veto); ClientError in remote mode
+   */
+  save(): Promise<void> {
+    return this.#serial(() => this.#save());
+  }
+
+  /** PHPLib's url(): `u` carrying the id in get mode, escaped for an attribute or a header. */
+  url(u: string): string {
+    return urls.sessionUrl(u, this.#token(), this.#urls);
+  }
+
+  /** PHPLib's self_url(): this request's URL; relative unless baseUrl or allowedHosts allow. */
+  selfUrl(): string {
+    return urls.selfUrl(this.#token(), this.#urls);
+  }
+
+  /** PHPLib's add_query(): `?k=v&...` or `&k=v&...`, URL-encoded, to append to selfUrl(). */
+  addQuery(params: Readonly<Record<string, string | number | boolean>>): string {
+    return urls.addQuery(params, this.#token(), this.#urls);
+  }
+
+  /** PHPLib's hidden_session(): a hidden input with the id, HTML-escaped; '' unless in get mode. */
+  hiddenField(): string {
+    return urls.hiddenField(this.#token(), this.#urls);
+  }
+
+  /** PHPLib's hidden_id (session4.inc), an alias of hiddenField(). */
+  hiddenId(): string {
+    return this.hiddenField();
+  }
+
+  #token(): string | null {
+    return this.#id === null ? null : this.#options.signer.sign(this.#id);
+  }
+
+  #writable(): void {
+    if (this.#readonly) throw new SessiondError('DENIED', 'the session is read-only here');
+    // The id is chosen at the first write, so url() and hiddenField() can carry it at once.
+    this.#id ??= this.#backend.newId();
+  }
+
+  #serial<T>(operation: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(operation, operation);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async #save(): Promise<void> {
+    // A read-only route never writes, not even a value changed in place.
+    if (this.#readonly) return;
+    const vars = this.#values.changes();
+    const data = this.#dataDirty ? this.#data : undefined;
+    const user = this.#userDirty ? this.#user : undefined;
+    if (!vars.set.length && !vars.unset.length && data === undefined && user === undefined) return;
+    // A new session is created with its data blob; everything else follows as one write.
+    const created = !this.#stored && (await this.#create(data));
+    const changes: SessionChanges = { set: vars.set, unset: vars.unset };
+    if (user !== undefined) changes.user = user;
+    if (data !== undefined && !created) changes.data = data;
+    if (vars.set.length || vars.unset.length || 'user' in changes || 'data' in changes) {
+      const outcome = await this.#backend.write(this.#id!, changes);
+      // Destroyed meanwhile (a logout in another request): it stays destroyed.
+      if (outcome === 'gone') return this.#reset();
+      // 'readonly', a grace copy: the write is dropped; the session lives on under its new id.
+    }
+    this.#values.saved(vars);
+    if (this.#data === data) this.#dataDirty = false;
+    if (this.#user === user) this.#userDirty = false;
+  }
+
+  /**
+   * Creates the session under its id, with `data` when given.
+   * @returns false when an adopted id had been created by another request meanwhile
+   */
+  async #create(data: string | undefined): Promise<boolean> {
+    const { className: cls, idleTimeout: timeout, absoluteTimeout: lifetime } = this.#options;
+    for (let attempt = 1; ; attempt++) {
+      const id = this.#id!;
+      const init = { cls, timeout, lifetime, ...(data !== undefined && { data }) };
+      if (await this.#backend.create(id, init)) {
+        this.#stored = true;
+        return true;
+      }
+      if (this.#adopted) {
+        // Strict mode is off and another request created this id meanwhile: PHPLib shares it.
+        this.#stored = true;
+        return false;
+      }
+      // A made id that is taken (about 2^-190 odds): another id, never someone else's session.
+      if (attempt === 3) throw new SessiondError('ERR', 'no free session id after 3 attempts');
+      this.#id = this.#backend.newId();
+    }
+  }
+
+  #reset(): void {
+    this.#id = null;
+    this.#stored = false;
+    this.#adopted = false;
+    this.#values = new SessionValues();
+    this.#data = '';
+    this.#dataDirty = false;
+    this.#user = null;
+    this.#userDirty = false;
+  }
+}

@@ -1,0 +1,46 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Signer } from './signing.ts';
+
+const OLD = 'o'.repeat(32);
+const NEW = Buffer.alloc(32, 7);
+
+describe('Signer', () => {
+  it('without keys a token is the bare id', () => {
+    const signer = new Signer([]);
+    assert.equal(signer.enabled, false);
+    assert.equal(signer.sign('abc'), 'abc');
+    assert.equal(signer.unsign('abc'), 'abc');
+  });
+
+  it('signs with the first key and accepts any key: rotation without logging anyone out', () => {
+    const before = new Signer([OLD]);
+    const during = new Signer([NEW, OLD]);
+    const after = new Signer([NEW]);
+    const oldToken = before.sign('id123');
+    assert.match(oldToken, /^id123\.[\w-]{43}$/);
+    assert.equal(during.unsign(oldToken), 'id123');
+    assert.equal(after.unsign(oldToken), null);
+    assert.equal(after.unsign(during.sign('id123')), 'id123');
+  });
+
+  it('rejects a tampered id, a tampered or truncated mac, and an unsigned id', () => {
+    const signer = new Signer([OLD]);
+    const token = signer.sign('id123');
+    const mac = token.split('.')[1]!;
+    assert.equal(signer.unsign(`id124.${mac}`), null);
+    assert.equal(signer.unsign(`id123.${mac.slice(0, -1)}`), null);
+    assert.equal(signer.unsign(`id123.${mac.slice(0, -1)}${mac.endsWith('A') ? 'B' : 'A'}`), null);
+    assert.equal(signer.unsign('id123'), null);
+    assert.equal(signer.unsign('.x'), null);
+  });
+
+  it('an id with dots of its own still verifies: the mac follows the last dot', () => {
+    const signer = new Signer([OLD]);
+    assert.equal(signer.unsign(signer.sign('a.b.c')), 'a.b.c');
+  });
+
+  it('refuses keys shorter than 32 bytes', () => {
+    assert.throws(() => new Signer(['short']), RangeError);
+  });
+});

@@ -1,0 +1,151 @@
+import type { Arrival } from './carriers.ts';
+import { sendToken } from './carriers.ts';
+import type { ResolvedOptions } from './options.ts';
+import type { HeaderSink, RequestLike } from './request.ts';
+import type { Session } from './session.ts';
+
+/** What a transaction is told by the manager that began it. */
+export interface TransactionSetup {
+  session: Session;
+  request: RequestLike;
+  options: ResolvedOptions;
+  arrival: Arrival;
+  /** The lock key, in 'lock' mode when the session existed. */
+  lockKey: number | null;
+  /** Called once when the request is over (the gc draw). */
+  onEnd: () => void;
+}
+
+/**
+ * One request's use of a session, from `SessionManager.begin()` to the response. An adapter
+ * calls `save(sink)` before the response headers go out, then `end()`; or `commit(sink)` for
+ * both; or `abandon()` when the request failed before responding.
+ *
+ * @example
+ * const tx = await sessions.begin(request);
+ * try { await handle(tx.session) } catch (e) { await tx.abandon(); throw e }
+ * await tx.commit(sink);
+ */
+export class SessionTransaction {
+  readonly session: Session;
+  #request: RequestLike;
+  #options: ResolvedOptions;
+  #arrival: Arrival;
+  #lockId: string | null;
+  #lockKey: number | null;
+  #onEnd: () => void;
+  #headersDone = false;
+  #ending: Promise<void> | undefined;
+
+  constructor(setup: TransactionSetup) {
+    this.session = setup.session;
+    this.#request = setup.request;
+    this.#options = setup.options;
+    this.#arrival = setup.arrival;
+    this.#lockKey = setup.lockKey;
+    this.#lockId = setup.lockKey === null ? null : setup.session.id;
+    this.#onEnd = setup.onEnd;
+  }
+
+  /**
+   * Writes the session's changes, then (once, and only with a sink) sets the response headers:
+   * the cookie or id header when the id is new, changed or gone, and the cache policy.
+   * @throws what Session.save() throws; no header is set then
+   */
+  async save(sink?: HeaderSink): Promise<void> {
+    await this.session.save();
+    if (sink && !this.#headersDone) {
+      this.#headersDone = true;
+      this.#setHeaders(sink);
+    }
+  }
+
+  /**
+   * Ends the request: writes what changed since `save` (e.g. while a body streamed), then
+   * releases the lock, even when the write fails. Calling it again returns the same promise.
+   * @throws what Session.save() throws
+   */
+  end(): Promise<void> {
+    this.#ending ??= (async () => {
+      try {
+        await this.session.save();
+      } finally {
+        await this.#release();
+      }
+    })();
+    return this.#ending;
+  }
+
+  /** `save(sink)` then `end()`; when the save fails, the lock is still released. */
+  async commit(sink: HeaderSink): Promise<void> {
+    try {
+      await this.save(sink);
+    } catch (error) {
+      await this.abandon();
+      throw error;
+    }
+    await this.end();
+  }
+
+  /** Ends the request without writing anything more: for requests that failed. */
+  abandon(): Promise<void> {
+    this.#ending ??= this.#release();
+    return this.#ending;
+  }
+
+  async #release(): Promise<void> {
+    const key = this.#lockKey;
+    this.#lockKey = null;
+    if (key !== null) {
+      // The lock moved with a regenerated id; a deleted session took its lock with it.
+      const id = this.session.id ?? this.#lockId!;
+      await this.#options.backend.unlock(id, key).catch(this.#options.onError);
+    }
+    this.#onEnd();
+  }
+
+  #setHeaders(sink: HeaderSink): void {
+    const { session } = this;
+    const options = this.#options;
+    const arrival = this.#arrival;
+    let sentCookie = false;
+    if (session.stored && session.id !== null) {
+      const cookies = options.carrier === 'cookie' || options.carrier === 'cookie-or-query';
+      const changed = session.id !== arrival.id;
+      // PHPLib re-sent a cookie with a lifetime on every page, so it slides like the session.
+      const rolling = cookies && options.cookie.maxAge > 0;
+      // No cookie came back: offer it again, the browser may keep it this time (PHPLib fallback).
+      const offer = options.carrier === 'cookie-or-query' && !arrival.cookieSent;
+      if (changed || rolling || offer) {
+        sendToken(sink, options.signer.sign(session.id), this.#request, options);
+        sentCookie = cookies;
+      }
+    } else if (arrival.tokenSent) {
+      // A stale, tampered, deleted or vanished id: the client forgets it and stops sending it.
+      sendToken(sink, null, this.#request, options);
+      sentCookie = options.carrier !== 'header' && options.carrier !== 'query';
+    }
+    this.#setCacheHeaders(sink, sentCookie);
+    if (arrival.via === 'query' && sink.get('referrer-policy') === undefined) {
+      // The id is in this page's URL: defends against it leaking to other sites in Referer.
+      sink.set('referrer-policy', 'same-origin');
+    }
+  }
+
+  #setCacheHeaders(sink: HeaderSink, sentCookie: boolean): void {
+    const { cache, cacheMaxAge, carrier, header } = this.#options;
+    // As PHPLib's put_headers: the policy applies unless the application chose for itself.
+    if (cache !== 'passive' && sink.get('cache-control') === undefined) {
+      sink.set('cache-control', cache === 'no' ? 'no-store' : `${cache}, max-age=${cacheMaxAge}`);
+    }
+    if ((cache === 'private' || cache === 'public') && carrier !== 'query') {
+      // The response depends on who asks: caches must key on the id's carrier.
+      sink.append('vary', carrier === 'header' ? header : 'cookie');
+    }
+    const control = sink.get('cache-control');
+    if (sentCookie && control !== undefined && /\b(public|s-maxage)\b/i.test(control)) {
+      // Defends against a shared cache storing this Set-Cookie and handing it to other visitors.
+      sink.set('cache-control', 'private, no-store');
+    }
+  }
+}

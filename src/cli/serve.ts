@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Engine } from '../core/engine.ts';
+import { createLogger, LOG_LEVELS, type LogLevel } from '../server/observability/logger.ts';
 import { loadPlugin } from '../server/plugin-loader.ts';
 import { SessiondServer } from '../server/server.ts';
 import { openStore } from '../store/open.ts';
@@ -7,9 +8,15 @@ import type { Settings } from './settings.ts';
 
 /**
  * `sessiond serve`: opens the store, loads plugins, starts both ports, and shuts down
- * gracefully on SIGINT or SIGTERM (a second signal exits at once).
+ * gracefully on SIGINT or SIGTERM (a second signal exits at once). Logs JSON lines on stdout.
  */
 export async function serve(settings: Settings): Promise<SessiondServer> {
+  if (!(LOG_LEVELS as readonly string[]).includes(settings.logLevel!)) {
+    throw new Error(
+      `--log-level: expected one of ${LOG_LEVELS.join(', ')}, got "${settings.logLevel}"`,
+    );
+  }
+  const logger = createLogger({ level: settings.logLevel as LogLevel });
   if (settings.durability !== 'full' && settings.durability !== 'normal') {
     throw new Error(`--durability: expected full or normal, got "${String(settings.durability)}"`);
   }
@@ -22,6 +29,7 @@ export async function serve(settings: Settings): Promise<SessiondServer> {
   });
   const engine = new Engine({
     store,
+    onError: (error) => logger.error({ err: error }, 'hook, listener or event transport failed'),
     defaultTimeout: settings.defaultTimeout!,
     limits: {
       maxValueBytes: settings.maxValueBytes!,
@@ -63,6 +71,7 @@ export async function serve(settings: Settings): Promise<SessiondServer> {
       ...(settings.adminPassword !== undefined && { adminPassword: settings.adminPassword }),
     },
     sweepIntervalMs: settings.sweepInterval!,
+    logger,
   }).catch(async (error: unknown) => {
     await engine.close();
     throw error;
@@ -71,19 +80,32 @@ export async function serve(settings: Settings): Promise<SessiondServer> {
   const http = server.httpAddress
     ? `; HTTP on ${server.httpAddress.address}:${server.httpAddress.port}`
     : '';
-  console.log(`sessiond ${store.kind} store; RESP on ${address}:${port}${http}`);
+  logger.info(
+    {
+      store: store.kind,
+      resp: `${address}:${port}`,
+      ...(server.httpAddress && {
+        http: `${server.httpAddress.address}:${server.httpAddress.port}`,
+      }),
+      auth: settings.password !== undefined || settings.adminPassword !== undefined,
+    },
+    `sessiond ${store.kind} store; RESP on ${address}:${port}${http}`,
+  );
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
-      console.error(`sessiond: ${signal} again, exiting now`);
+      logger.warn({ signal }, `${signal} again, exiting now`);
       process.exit(1);
     }
     stopping = true;
-    console.log(`sessiond: ${signal}, finishing commands in flight`);
+    logger.info({ signal }, `${signal}: finishing commands in flight`);
     server.close().then(
-      () => process.exit(0),
+      () => {
+        logger.info('stopped');
+        process.exit(0);
+      },
       (error: unknown) => {
-        console.error('sessiond: shutdown failed', error);
+        logger.error({ err: error }, 'shutdown failed');
         process.exit(1);
       },
     );

@@ -30,7 +30,7 @@ export const SETTINGS = {
     flag: 'http-port',
     type: 'integer',
     fallback: '8087',
-    help: 'HTTP port (0 picks one; -1 disables)',
+    help: 'HTTP port (0 picks one; --http-port=-1 disables)',
   },
   password: {
     flag: 'password',
@@ -114,6 +114,12 @@ export const SETTINGS = {
     type: 'integer',
     fallback: '1048576',
     help: 'largest data blob',
+  },
+  logLevel: {
+    flag: 'log-level',
+    type: 'string',
+    fallback: 'info',
+    help: 'JSON logs on stdout: fatal | error | warn | info | debug | trace | silent',
   },
 } as const satisfies Record<string, Setting>;
 

@@ -9,3 +9,4 @@ export {
 export { Auth, type AuthOptions, type Rights } from './auth.ts';
 export { loadPlugin, type PluginApi } from './plugin-loader.ts';
 export { globMatch } from './pubsub.ts';
+export * from './observability/index.ts';

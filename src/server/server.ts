@@ -3,10 +3,15 @@ import type { AddressInfo } from 'node:net';
 import type { TlsOptions } from 'node:tls';
 import type { Engine } from '../core/engine.ts';
 import type { DecoderLimits } from '../protocol/resp/decoder.ts';
+import { AdminPage } from './admin/admin-page.ts';
 import { Auth, type AuthOptions } from './auth.ts';
 import { HttpServer } from './http/http-server.ts';
-import type { CommandContext } from './commands/table.ts';
+import { COMMAND_TABLE, type CommandContext } from './commands/table.ts';
+import { ActivityHistory } from './observability/activity-history.ts';
+import { createLogger, type Logger } from './observability/logger.ts';
+import { Metrics } from './observability/metrics.ts';
 import { PubSub } from './pubsub.ts';
+import { CONNECTION_COMMANDS } from './resp-connection.ts';
 import { DEFAULT_MAX_CLIENTS, DEFAULT_MAX_OUTPUT_BUFFER, RespServer } from './resp-server.ts';
 import { ServerStats } from './stats.ts';
 
@@ -31,6 +36,14 @@ export interface ServerOptions {
   auth?: AuthOptions;
   /** Runs the engine's expiry sweeper every this many ms (0: off, when another server sweeps). */
   sweepIntervalMs?: number;
+  /** Prometheus metrics at `GET /metrics` and per-command timing (default true). */
+  metrics?: boolean;
+  /**
+   * Structured logs (observability/logger.ts); default JSON lines on standard output at
+   * `info`. The server itself logs unexpected errors, and session events at `debug`.
+   */
+  logger?: Logger;
+  /** Unexpected errors (a failing store, a bug); default: logged at `error`. */
   onError?: (error: unknown) => void;
 }
 
@@ -52,38 +65,74 @@ export class SessiondServer {
   readonly engine: Engine;
   readonly stats: ServerStats;
   readonly pubsub: PubSub;
+  readonly logger: Logger;
+  /** Null when metrics are off. */
+  readonly metrics: Metrics | null;
+  /** The last hour the admin page charts; null when the HTTP port is off. */
+  readonly activity: ActivityHistory | null;
   readonly respAddress: AddressInfo;
   /** Null when the HTTP port is off. */
   readonly httpAddress: AddressInfo | null;
   #resp: RespServer;
   #http: HttpServer | null;
+  #unsubscribe: () => void;
   #closing: Promise<void> | undefined;
 
   private constructor(
-    engine: Engine,
-    pubsub: PubSub,
-    stats: ServerStats,
+    parts: Pick<SessiondServer, 'engine' | 'pubsub' | 'stats' | 'logger' | 'metrics'>,
     resp: RespServer,
     respAddress: AddressInfo,
-    http: HttpServer | null,
-    httpAddress: AddressInfo | null,
+    http: { server: HttpServer; address: AddressInfo; activity: ActivityHistory } | null,
+    unsubscribe: () => void,
   ) {
-    this.engine = engine;
-    this.pubsub = pubsub;
-    this.stats = stats;
+    this.engine = parts.engine;
+    this.pubsub = parts.pubsub;
+    this.stats = parts.stats;
+    this.logger = parts.logger;
+    this.metrics = parts.metrics;
     this.#resp = resp;
     this.respAddress = respAddress;
-    this.#http = http;
-    this.httpAddress = httpAddress;
+    this.#http = http?.server ?? null;
+    this.httpAddress = http?.address ?? null;
+    this.activity = http?.activity ?? null;
+    this.#unsubscribe = unsubscribe;
   }
 
   static async start(options: ServerOptions): Promise<SessiondServer> {
     const { engine } = options;
-    const onError = options.onError ?? ((error: unknown) => console.error('sessiond:', error));
-    const pubsub = new PubSub(engine);
+    const logger = options.logger ?? createLogger();
     const stats = new ServerStats();
+    const report =
+      options.onError ?? ((error: unknown) => logger.error({ err: error }, 'unexpected error'));
+    // Both ports call this only for failures that are not a SessiondError: answered ERR
+    // internal error, and counted as store errors (what they are, short of a bug).
+    const onError = (error: unknown) => {
+      stats.storeErrors++;
+      report(error);
+    };
+    const pubsub = new PubSub(engine);
     const auth = new Auth(options.auth);
     const context: CommandContext = { engine, info: () => info(engine, stats) };
+    const metrics =
+      options.metrics === false
+        ? null
+        : new Metrics({
+            engine,
+            stats,
+            version: VERSION,
+            isCommand: (name) => COMMAND_TABLE.has(name) || CONNECTION_COMMANDS.has(name),
+          });
+    const unsubscribe = engine.subscribe((event) => {
+      stats.countEvent(event);
+      if (logger.isLevelEnabled('debug')) {
+        if ('id' in event) {
+          const oldSid = event.type === 'regenerated' ? { oldSid: event.oldId } : {};
+          logger.debug({ event: event.type, sid: event.id, ...oldSid }, 'session event');
+        } else {
+          logger.debug({ event: event.type, count: event.count }, 'session event');
+        }
+      }
+    });
     const resp = new RespServer(
       {
         host: options.resp?.host ?? '127.0.0.1',
@@ -93,9 +142,17 @@ export class SessiondServer {
         maxOutputBuffer: options.resp?.maxOutputBuffer ?? DEFAULT_MAX_OUTPUT_BUFFER,
         decoderLimits: options.resp?.decoderLimits ?? {},
       },
-      { context, pubsub, auth, stats, version: VERSION, onError },
+      { context, pubsub, auth, stats, metrics: metrics ?? undefined, version: VERSION, onError },
     );
-    const respAddress = await resp.listen();
+    const respAddress = await resp.listen().catch((error: unknown) => {
+      unsubscribe();
+      throw error;
+    });
+    const activity = new ActivityHistory({
+      engine,
+      stats,
+      onError: (error) => logger.warn({ err: error }, 'activity sample failed'),
+    });
     const httpOptions = options.http ?? {};
     const http =
       httpOptions === false
@@ -114,21 +171,27 @@ export class SessiondServer {
             auth,
             stats,
             pubsub,
+            ...(metrics && { metrics }),
+            admin: new AdminPage({ engine, stats, history: activity, version: VERSION }),
             onError,
           });
     const httpAddress = await http?.listen().catch(async (error: unknown) => {
+      unsubscribe();
       await resp.close();
       throw error;
     });
     const server = new SessiondServer(
-      engine,
-      pubsub,
-      stats,
+      { engine, pubsub, stats, logger, metrics },
       resp,
       respAddress,
-      http,
-      httpAddress ?? null,
+      http && httpAddress ? { server: http, address: httpAddress, activity } : null,
+      unsubscribe,
     );
+    if (server.activity) {
+      // A first point at once, so the charts start from the server's start.
+      void server.activity.sample();
+      server.activity.start();
+    }
     const sweep = options.sweepIntervalMs ?? 1000;
     if (sweep > 0) engine.startSweeper(sweep);
     return server;
@@ -140,7 +203,8 @@ export class SessiondServer {
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      await Promise.all([this.#resp.close(), this.#http?.close()]);
+      await Promise.all([this.#resp.close(), this.#http?.close(), this.activity?.stop()]);
+      this.#unsubscribe();
       this.pubsub.close();
       await this.engine.close();
     })();

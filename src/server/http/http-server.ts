@@ -8,12 +8,15 @@ import {
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { TlsOptions } from 'node:tls';
 import { SessiondError, syntaxError } from '../../errors.ts';
 import type { ErrorReply, Reply } from '../../protocol/resp/encoder.ts';
+import type { AdminPage } from '../admin/admin-page.ts';
 import type { Auth, Rights } from '../auth.ts';
 import { COMMAND_TABLE, runCommand, type CommandContext } from '../commands/table.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import type { PubSub } from '../pubsub.ts';
 import type { ServerStats } from '../stats.ts';
 import { EventStream } from './event-stream.ts';
@@ -82,6 +85,10 @@ export interface HttpServerOptions {
   auth: Auth;
   stats: ServerStats;
   pubsub: PubSub;
+  /** Command timing and `GET /metrics`; none: neither. */
+  metrics?: Metrics;
+  /** The admin page at `/admin` and its API; none: no such routes. */
+  admin?: AdminPage;
   /** Unexpected errors (a bug, a failing store): the client is told 500 ERR "internal error". */
   onError(error: unknown): void;
 }
@@ -98,6 +105,8 @@ export interface HttpServerOptions {
  * - `GET /v1/events?channels=events:created,events:expired` and/or `&pattern=events:*`
  *   (repeatable): `text/event-stream`, one event per message, `event:` the channel, `data:`
  *   the message (a session id, or a count for gc and empty).
+ * - `GET /metrics`: the Prometheus text format (observability/metrics.ts has the names).
+ * - `GET /admin` and its files; `GET /admin/api/stats`, `POST /admin/api/session` (admin-page.ts).
  *
  * Arguments are JSON strings (sent to the engine as their UTF-8 bytes) or `{"base64": "..."}`
  * for bytes that are not text. Success is 200 `{"result": ...}`: byte strings as text when they
@@ -110,8 +119,10 @@ export interface HttpServerOptions {
  * route is 404 ERR, a wrong method 405 ERR (with `Allow`), a cross-origin browser request
  * 403 DENIED, a stream opened while shutting down 503 ERR, anything unexpected 500 ERR.
  *
- * Auth: when the server has a password, every route but `/healthz` needs
- * `Authorization: Bearer <password>` or `Authorization: Basic base64(user:password)`.
+ * Auth: when the server has a password, every route but `/healthz` and the admin page's files
+ * needs `Authorization: Bearer <password>` or `Authorization: Basic base64(user:password)`;
+ * `/metrics` and the admin API included (Prometheus sends either, from `authorization` or
+ * `basic_auth` in its scrape config).
  *
  * @example
  * const http = new HttpServer({ host: '127.0.0.1', port: 8087, context, auth, stats, pubsub,
@@ -212,6 +223,12 @@ export class HttpServer {
       return this.#json(request, response, 200, { ok: true });
     }
     refuseCrossOrigin(request);
+    const asset = this.#options.admin?.asset(path);
+    if (asset) {
+      // The page's files hold no data and must load without credentials: the page asks for them.
+      allow(request, ['GET', 'HEAD']);
+      return this.#send(request, response, 200, asset.body, asset.headers);
+    }
     // Before routing, so a client without credentials learns nothing, not even which routes exist.
     const rights = this.#authenticate(request);
     if (path === '/v1/command') {
@@ -233,6 +250,26 @@ export class HttpServer {
       allow(request, ['GET']);
       return this.#events(response, url);
     }
+    const { metrics, admin } = this.#options;
+    if (path === '/metrics' && metrics) {
+      allow(request, ['GET', 'HEAD']);
+      const text = await metrics.text();
+      return this.#send(request, response, 200, text, {
+        'content-type': metrics.contentType,
+        'cache-control': 'no-store',
+      });
+    }
+    if (path === '/admin/api/stats' && admin) {
+      allow(request, ['GET', 'HEAD']);
+      const since = url.searchParams.get('since');
+      return this.#json(request, response, 200, await admin.stats(sinceParam(since)));
+    }
+    if (path === '/admin/api/session' && admin) {
+      // POST with the id in the body: an id in the URL would land in access and proxy logs.
+      allow(request, ['POST']);
+      const id = idFromObject(await readJsonBody(request, this.#maxBodyBytes));
+      return this.#json(request, response, 200, await admin.session(id));
+    }
     throw new HttpError(404, 'ERR', 'no such route');
   }
 
@@ -246,7 +283,16 @@ export class HttpServer {
     checkName(name);
     this.#options.stats.commands++;
     const context = { ...this.#options.context, admin: rights.admin };
-    const reply: Reply = await runCommand(context, name, args);
+    const { metrics } = this.#options;
+    const started = metrics ? performance.now() : 0;
+    let reply: Reply;
+    try {
+      reply = await runCommand(context, name, args);
+    } catch (error) {
+      metrics?.command([name, ...args], (performance.now() - started) / 1000, error);
+      throw error;
+    }
+    metrics?.command([name, ...args], (performance.now() - started) / 1000, undefined);
     if (reply instanceof SessiondError) throw reply;
     if (isErrorReply(reply)) throw new SessiondError(reply.code, reply.message);
     this.#json(request, response, 200, { result: replyToJson(reply) });
@@ -331,18 +377,26 @@ export class HttpServer {
     body: Json,
     headers: Readonly<Record<string, string>> = {},
   ): void {
+    this.#send(request, response, status, JSON.stringify(body), { ...JSON_HEADERS, ...headers });
+  }
+
+  #send(
+    request: IncomingMessage,
+    response: ServerResponse,
+    status: number,
+    body: string | Buffer,
+    headers: Readonly<Record<string, string>>,
+  ): void {
     if (response.destroyed || response.headersSent) return;
-    const text = JSON.stringify(body);
     // A body left unread (refused before or while reading it) is not drained: the connection is
     // closed instead, so a rejected client cannot make the server read an endless upload.
     const close = this.#closing !== undefined || (hasBody(request) && !request.complete);
     response.writeHead(status, {
-      ...JSON_HEADERS,
-      'content-length': String(Buffer.byteLength(text)),
-      ...(close && { connection: 'close' }),
       ...headers,
+      'content-length': String(Buffer.byteLength(body)),
+      ...(close && { connection: 'close' }),
     });
-    response.end(text);
+    response.end(body);
   }
 
   #clientError(error: NodeJS.ErrnoException, socket: Duplex): void {
@@ -444,6 +498,22 @@ function argsFromObject(body: unknown): string[] {
   if (args === undefined) return [];
   if (!Array.isArray(args)) throw syntaxError('"args" must be an array');
   return args.map(argFromJson);
+}
+
+/** `{"id": "..."}`: the session id as a byte string. */
+function idFromObject(body: unknown): string {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw syntaxError('body must be a JSON object: {"id": "..."}');
+  }
+  if (Object.keys(body).some((key) => key !== 'id')) throw syntaxError('body may only have "id"');
+  return argFromJson((body as { id?: unknown }).id);
+}
+
+/** `?since=` of the admin API: ms since the epoch, or none. */
+function sinceParam(value: string | null): number | undefined {
+  if (value === null) return undefined;
+  if (!/^\d{1,15}$/.test(value)) throw syntaxError('since must be ms since the epoch');
+  return Number(value);
 }
 
 function decodeName(segment: string): string {

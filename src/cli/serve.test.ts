@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { describe, it } from 'node:test';
+import { RawClient } from '../server/test-support.ts';
+
+const bin = new URL('../../bin/sessiond.js', import.meta.url).pathname;
+const SID = 'Zq8mW3xK7pN2rT5vY9bC4dF6gH1jL0sA';
+
+describe('sessiond serve logs', () => {
+  it('are JSON lines at the chosen level, from start to stop, with session ids shortened', async () => {
+    const child = spawn(
+      process.execPath,
+      [bin, 'serve', '--store', 'memory', '--port', '0', '--http-port=-1', '--log-level', 'debug'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stdout.on('data', () => {
+        const match = /RESP on [^:]+:(\d+)/.exec(out);
+        if (match) resolve(Number(match[1]));
+      });
+      child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
+    });
+    const client = await RawClient.connect(port);
+    assert.equal(await client.call('CREATE', SID), 1);
+    client.close();
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+
+    const lines = out
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    assert.equal(lines[0]!.level, 'info');
+    assert.equal(lines[0]!.store, 'memory');
+    assert.match(lines[0]!.resp as string, /^127\.0\.0\.1:\d+$/);
+    const created = lines.find((line) => line.event === 'created');
+    assert.equal(created?.level, 'debug');
+    assert.equal(created?.sid, 'Zq8m…');
+    assert.equal(lines.at(-1)!.msg, 'stopped');
+    assert.ok(!out.includes(SID));
+  });
+
+  it('refuse a level they do not know', async () => {
+    const child = spawn(process.execPath, [bin, 'serve', '--log-level', 'loud'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    assert.equal(await new Promise((resolve) => child.once('exit', resolve)), 1);
+    assert.match(err, /--log-level: expected one of fatal, error, warn, info, debug/);
+  });
+});

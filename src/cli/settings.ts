@@ -15,7 +15,7 @@ export const SETTINGS = {
     flag: 'store',
     type: 'string',
     fallback: 'sqlite:sessiond.db',
-    help: 'memory | sqlite:PATH',
+    help: 'memory | sqlite:PATH | postgres://... | redis://HOST:PORT[,HOST:PORT...] (several: a cluster)',
   },
   durability: {
     flag: 'durability',

@@ -100,6 +100,8 @@ export class SessiondServer {
 
   static async start(options: ServerOptions): Promise<SessiondServer> {
     const { engine } = options;
+    // Hear the other servers' events before accepting subscribers.
+    await engine.ready();
     const logger = options.logger ?? createLogger();
     const stats = new ServerStats();
     const report =

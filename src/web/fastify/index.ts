@@ -1,0 +1,154 @@
+/**
+ * sessiond/web/fastify: sessions for Fastify 5 as one plugin.
+ */
+import type { TLSSocket } from 'node:tls';
+import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
+import fastifyPlugin from 'fastify-plugin';
+import { isSessiondError } from '../../errors.ts';
+import type { BeginOptions, SessionManager } from '../manager.ts';
+import type { HeaderSink, RequestLike } from '../request.ts';
+import type { Session } from '../session.ts';
+import type { SessionTransaction } from '../transaction.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** This request's session (sessiond), set from the preHandler stage on. */
+    session: Session;
+  }
+  interface FastifyContextConfig {
+    /** sessiond's choices for this route: `config: { session: { concurrency: 'lock' } }`. */
+    session?: BeginOptions;
+  }
+}
+
+/** Options of the `fastifySessions` plugin. */
+export interface FastifySessionsOptions extends BeginOptions {
+  /** The manager from `createSessions`. */
+  sessions: SessionManager;
+}
+
+/** Where a request's transaction is: begun, saved while a stream body flows, or over. */
+interface Held {
+  tx: SessionTransaction;
+  stage: 'open' | 'streaming' | 'done';
+}
+
+const held = new WeakMap<FastifyRequest, Held>();
+
+/** What the web layer reads of a Fastify request: the socket's facts, not Fastify's trustProxy. */
+export function requestOf(request: FastifyRequest): RequestLike {
+  const socket = request.raw.socket;
+  const body: unknown = request.body;
+  return {
+    url: request.url,
+    headers: request.headers,
+    encrypted: (socket as Partial<TLSSocket>).encrypted === true,
+    ...(socket.remoteAddress !== undefined && { remoteAddress: socket.remoteAddress }),
+    ...(body !== undefined && { body }),
+  };
+}
+
+/** A HeaderSink over a Fastify reply (headers set with reply.header and on reply.raw alike). */
+export function headerSink(reply: FastifyReply): HeaderSink {
+  const get = (name: string): string | undefined => {
+    const value = reply.getHeader(name);
+    if (value === undefined) return undefined;
+    return Array.isArray(value) ? value.join(', ') : String(value);
+  };
+  return {
+    get,
+    set: (name, value) => void reply.removeHeader(name).header(name, value),
+    append(name, value) {
+      // reply.header adds Set-Cookie lines itself; other headers are lists joined by commas.
+      if (name.toLowerCase() === 'set-cookie') return void reply.header(name, value);
+      const current = get(name);
+      reply.header(name, current === undefined ? value : `${current}, ${value}`);
+    },
+  };
+}
+
+const plugin: FastifyPluginCallback<FastifySessionsOptions> = (app, options, done) => {
+  const { sessions } = options;
+  const defaults: BeginOptions =
+    options.concurrency === undefined ? {} : { concurrency: options.concurrency };
+  const { onError } = sessions.options;
+
+  app.decorateRequest('session', null as unknown as Session);
+
+  // preHandler rather than onRequest: the body is parsed by then, and the query carrier reads the
+  // id from a form body too (PHPLib's hidden field).
+  app.addHook('preHandler', async (request, reply) => {
+    const route = request.routeOptions.config.session;
+    let tx: SessionTransaction;
+    try {
+      tx = await sessions.begin(requestOf(request), route?.concurrency ? route : defaults);
+    } catch (error) {
+      // Busy, not broken: Fastify's error handler answers with the error's statusCode.
+      if (isSessiondError(error, 'LOCKED')) Object.assign(error, { statusCode: 503 });
+      throw error;
+    }
+    const state: Held = { tx, stage: 'open' };
+    held.set(request, state);
+    request.session = tx.session;
+    // Every way a response can end (sent, hijacked, cut off by the client) ends the
+    // transaction, so a lock is always released.
+    reply.raw.once('close', () => {
+      if (state.stage === 'streaming') tx.end().catch(onError);
+      else if (state.stage === 'open') void tx.abandon();
+      state.stage = 'done';
+    });
+  });
+
+  // onSend is awaited before the status line and headers go out: a redirect never outruns the
+  // save it leads to.
+  app.addHook('onSend', async (request, reply, payload) => {
+    const state = held.get(request);
+    if (state?.stage !== 'open') return payload;
+    if (isStream(payload)) {
+      // Headers now; changes made while the body streams are written when it ends.
+      state.stage = 'streaming';
+      try {
+        await state.tx.save(headerSink(reply));
+      } catch (error) {
+        // The error reply that follows must not write the rest when it closes.
+        state.stage = 'done';
+        await state.tx.abandon();
+        throw error;
+      }
+    } else {
+      state.stage = 'done';
+      await state.tx.commit(headerSink(reply));
+    }
+    return payload;
+  });
+
+  // A failed request saves nothing it half changed (as eZ skipped the write on an error), and
+  // its lock is released before the error reply goes out.
+  app.addHook('onError', async (request) => {
+    const state = held.get(request);
+    if (state?.stage !== 'open') return;
+    state.stage = 'done';
+    await state.tx.abandon();
+  });
+
+  done();
+};
+
+/**
+ * A Fastify plugin that sets `request.session` and saves it in onSend, before the response goes
+ * out. A route picks its concurrency with `config: { session: { concurrency: 'lock' } }`; the
+ * plugin's `concurrency` is the default. A handler that throws saves nothing; a LOCKED session
+ * answers 503. Not encapsulated (fastify-plugin): every route of the app gets a session.
+ *
+ * @example
+ * await app.register(fastifySessions, { sessions });
+ * app.post('/cart', { config: { session: { concurrency: 'lock' } } }, async (request) => {
+ *   request.session.set('cart', ['apple']);
+ *   return 'added';
+ * });
+ */
+export const fastifySessions = fastifyPlugin(plugin, { fastify: '5.x', name: 'sessiond' });
+
+function isStream(payload: unknown): boolean {
+  return typeof (payload as { pipe?: unknown } | null)?.pipe === 'function';
+}

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { limitError, noSession, SessiondError, syntaxError } from '../errors.ts';
 import {
   NO_SESSION,
-  parseInt64,
+  isInt64,
   type SessionInit,
   type SessionRecord,
   type Store,
@@ -250,7 +250,7 @@ export class Engine {
     validateId(id, this.limits.maxIdBytes);
     this.#checkName(name);
     const step = typeof by === 'bigint' ? by : Number.isSafeInteger(by) ? BigInt(by) : null;
-    if (step === null || parseInt64(step.toString()) === null)
+    if (step === null || !isInt64(step))
       throw new SessiondError('NOTINT', 'increment is not a 64-bit integer');
     const context = this.hooks.has('update')
       ? ({ op: 'update', id, change: 'inc', names: [name] } as const)

@@ -260,13 +260,16 @@ const CANONICAL_INT = /^-?(?:0|[1-9][0-9]{0,18})$/;
 export function parseInt64(text: string): bigint | null {
   if (!CANONICAL_INT.test(text) || text === '-0') return null;
   const n = BigInt(text);
-  return n < INT64_MIN || n > INT64_MAX ? null : n;
+  return isInt64(n) ? n : null;
 }
+
+/** Whether `n` fits in a signed 64-bit integer. */
+export const isInt64 = (n: bigint): boolean => n >= INT64_MIN && n <= INT64_MAX;
 
 /** `current` (absent counts as 0) plus `by`, or 'notint' when either side or the sum is out of range. */
 export function addInt64(current: string | undefined, by: bigint): bigint | 'notint' {
   const base = current === undefined ? 0n : parseInt64(current);
   if (base === null) return 'notint';
   const sum = base + by;
-  return sum < INT64_MIN || sum > INT64_MAX ? 'notint' : sum;
+  return isInt64(sum) ? sum : 'notint';
 }

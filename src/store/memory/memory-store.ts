@@ -18,7 +18,7 @@ import {
   type WriteFailure,
 } from '../types.ts';
 import { ExpiryWheel } from './expiry-wheel.ts';
-import { countVars, fromMap, getVar, toMap, updateVars } from './packed-vars.ts';
+import { countVars, fromMap, getVar, toMap, updateVars, withVar } from './packed-vars.ts';
 import { SessionTable } from './session-table.ts';
 
 export interface MemoryStoreOptions {
@@ -117,16 +117,28 @@ export class MemoryStore implements Store {
   ): Promise<'ok' | 'limit' | WriteFailure> {
     const slot = this.#writable(id, now);
     if (typeof slot === 'string') return slot;
-    const t = this.#table;
-    const map = toMap(t.vars[slot]!);
-    const old = new Map<string, string | undefined>();
-    for (const [name, value] of vars) {
-      if (!old.has(name)) old.set(name, map.get(name));
-      map.set(name, value);
+    if (vars.length === 1) {
+      const [name, value] = vars[0]!;
+      return this.#setVar(id, slot, name, getVar(this.#table.vars[slot]!, name), value, limits);
     }
-    if (map.size > limits.maxVars) return 'limit';
-    t.vars[slot] = fromMap(map);
-    for (const [name, before] of old) this.#indexVar(id, name, before, map.get(name));
+    const t = this.#table;
+    let next = t.vars[slot]!;
+    // Each name's value before and after, checked against maxVars before anything changes.
+    const changed = new Map<string, [before: string | undefined, after: string]>();
+    let added = 0;
+    for (const [name, value] of vars) {
+      const seen = changed.get(name);
+      if (seen) seen[1] = value;
+      else {
+        const before = getVar(next, name);
+        if (before === undefined) added++;
+        changed.set(name, [before, value]);
+      }
+    }
+    if (added > 0 && countVars(next) + added > limits.maxVars) return 'limit';
+    for (const [name, [, value]] of changed) next = withVar(next, name, value);
+    t.vars[slot] = next;
+    for (const [name, [before, after]] of changed) this.#indexVar(id, name, before, after);
     return 'ok';
   }
 
@@ -159,15 +171,27 @@ export class MemoryStore implements Store {
   ): Promise<bigint | 'notint' | 'limit' | WriteFailure> {
     const slot = this.#writable(id, now);
     if (typeof slot === 'string') return slot;
-    const vars = this.#table.vars[slot]!;
-    const before = getVar(vars, name);
+    const before = getVar(this.#table.vars[slot]!, name);
     const sum = addInt64(before, by);
     if (sum === 'notint') return sum;
-    if (before === undefined && countVars(vars) >= limits.maxVars) return 'limit';
-    const after = sum.toString();
-    this.#table.vars[slot] = updateVars(vars, (map) => map.set(name, after));
+    const outcome = this.#setVar(id, slot, name, before, sum.toString(), limits);
+    return outcome === 'ok' ? sum : outcome;
+  }
+
+  /** Sets one variable of a writable slot whose current value is `before`; SET's and INC's path. */
+  #setVar(
+    id: string,
+    slot: number,
+    name: string,
+    before: string | undefined,
+    after: string,
+    limits: StoreLimits,
+  ): 'ok' | 'limit' {
+    const t = this.#table;
+    if (before === undefined && countVars(t.vars[slot]!) >= limits.maxVars) return 'limit';
+    t.vars[slot] = withVar(t.vars[slot]!, name, after);
     this.#indexVar(id, name, before, after);
-    return sum;
+    return 'ok';
   }
 
   async setData(

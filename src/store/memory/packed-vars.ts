@@ -82,6 +82,49 @@ export function fromMap(map: Map<string, string>): Vars {
 }
 
 /**
+ * `vars` with `name` set to `value`. A packed set is spliced as one string, with no Map in
+ * between: SET and INC of a small session are the hot path. A set that outgrows the packed
+ * limits becomes a Map; a Map is changed in place.
+ */
+export function withVar(vars: Vars, name: string, value: string): Vars {
+  if (typeof vars !== 'string') {
+    vars.set(name, value);
+    // A Map that a smaller value brings back under the limits is packed again, as in updateVars.
+    return vars.size <= PACKED_MAX_ENTRIES ? fromMap(vars) : vars;
+  }
+  let entries = 0;
+  let bytes = 0;
+  let found = -1;
+  let foundEnd = -1;
+  let i = 0;
+  while (i < vars.length) {
+    const [nameLength, nameStart] = readLength(vars, i);
+    const [valueLength, valueStart] = readLength(vars, nameStart + nameLength);
+    const end = valueStart + valueLength;
+    if (nameLength === name.length && vars.startsWith(name, nameStart)) {
+      found = i;
+      foundEnd = end;
+      bytes -= valueLength;
+    } else {
+      entries++;
+    }
+    bytes += nameLength + valueLength;
+    i = end;
+  }
+  bytes += value.length + (found < 0 ? name.length : 0);
+  if (entries + 1 > PACKED_MAX_ENTRIES || bytes > PACKED_MAX_BYTES) {
+    const map = toMap(vars);
+    map.set(name, value);
+    return map;
+  }
+  const entry = [`${name.length}:`, name, `${value.length}:`, value];
+  // join() yields a flat string, as in fromMap.
+  return found < 0
+    ? [vars, ...entry].join('')
+    : [vars.slice(0, found), ...entry, vars.slice(foundEnd)].join('');
+}
+
+/**
  * Applies `change` to a mutable Map view of `vars` and returns the new compact form.
  * Large sets are changed in place; packed ones are unpacked, changed and packed again.
  */

@@ -65,7 +65,12 @@ export async function serve(settings: Settings): Promise<SessiondServer> {
     http:
       settings.httpPort === -1
         ? false
-        : { host: settings.httpHost!, port: settings.httpPort!, ...(tls && { tls }) },
+        : {
+            host: settings.httpHost!,
+            port: settings.httpPort!,
+            ...(tls && { tls }),
+            ...(settings.httpAllowedHosts && { allowedHosts: settings.httpAllowedHosts }),
+          },
     auth: {
       ...(settings.password !== undefined && { password: settings.password }),
       ...(settings.adminPassword !== undefined && { adminPassword: settings.adminPassword }),

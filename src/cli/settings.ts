@@ -32,6 +32,11 @@ export const SETTINGS = {
     fallback: '8087',
     help: 'HTTP port (0 picks one; --http-port=-1 disables)',
   },
+  httpAllowedHosts: {
+    flag: 'http-allowed-hosts',
+    type: 'list',
+    help: 'host names the HTTP port answers to besides IP literals and localhost (DNS rebinding defence)',
+  },
   password: {
     flag: 'password',
     type: 'string',

@@ -32,7 +32,13 @@ export interface ServerOptions {
     decoderLimits?: Partial<DecoderLimits>;
   };
   /** The HTTP/JSON port (default 127.0.0.1:8087); false for none. */
-  http?: (ListenOptions & { maxBodyBytes?: number; maxConnections?: number }) | false;
+  http?:
+    | (ListenOptions & {
+        maxBodyBytes?: number;
+        maxConnections?: number;
+        allowedHosts?: readonly string[];
+      })
+    | false;
   auth?: AuthOptions;
   /** Runs the engine's expiry sweeper every this many ms (0: off, when another server sweeps). */
   sweepIntervalMs?: number;
@@ -165,6 +171,9 @@ export class SessiondServer {
             ...(httpOptions.tls && { tls: httpOptions.tls }),
             ...(httpOptions.maxBodyBytes !== undefined && {
               maxBodyBytes: httpOptions.maxBodyBytes,
+            }),
+            ...(httpOptions.allowedHosts !== undefined && {
+              allowedHosts: httpOptions.allowedHosts,
             }),
             ...(httpOptions.maxConnections !== undefined && {
               maxConnections: httpOptions.maxConnections,

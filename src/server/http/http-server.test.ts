@@ -3,6 +3,7 @@ import { Buffer } from 'node:buffer';
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync } from 'node:fs';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -437,6 +438,37 @@ describe('HTTP door: errors', () => {
     assert.equal(same.status, 200);
   });
 
+  it('answers only to IP literals, localhost and the allowed host names (DNS rebinding)', async () => {
+    const { port } = await start({ http: { allowedHosts: ['Sessions.Example.'] } });
+    /** Status and error code of PING sent with `host` as the Host header. */
+    const ping = async (host: string) => {
+      const response = await new Promise<IncomingMessage>((resolve, reject) => {
+        const req = httpRequest(
+          { host: '127.0.0.1', port, path: '/v1/command/PING', method: 'POST', headers: { host } },
+          resolve,
+        );
+        req.on('error', reject);
+        req.end();
+      });
+      let text = '';
+      for await (const chunk of response) text += String(chunk);
+      return `${response.statusCode} ${(JSON.parse(text) as Answer['body']).error?.code ?? 'ok'}`;
+    };
+    for (const host of [`127.0.0.1:${port}`, `[::1]:${port}`, `localhost:${port}`, 'LOCALHOST']) {
+      assert.equal(await ping(host), '200 ok', host);
+    }
+    assert.equal(await ping(`sessions.example:${port}`), '200 ok');
+    assert.equal(await ping('sessions.example.'), '200 ok');
+    // A page on attacker.example re-pointed at 127.0.0.1 names its own host: refused.
+    for (const host of [
+      `attacker.example:${port}`,
+      'localhost.attacker.example',
+      '127.0.0.1.nip.io',
+    ]) {
+      assert.equal(await ping(host), '403 DENIED', host);
+    }
+  });
+
   it('answers a request that is not HTTP with 400 and counts a protocol error', async () => {
     const { port, stats, base } = await start();
     const socket = await rawSocket(port);
@@ -493,7 +525,7 @@ describe('HTTP door: events', () => {
   it('cuts off a consumer that does not read once 1 MiB is waiting for it', async () => {
     const { port, pubsub, stats } = await start();
     const socket = await rawSocket(port);
-    socket.write('GET /v1/events?channels=events:created HTTP/1.1\r\nHost: x\r\n\r\n');
+    socket.write('GET /v1/events?channels=events:created HTTP/1.1\r\nHost: localhost\r\n\r\n');
     await once(socket, 'data');
     socket.pause();
     const closed = once(socket, 'close');
@@ -522,12 +554,12 @@ describe('HTTP door: connections', () => {
   it('closes connections past maxConnections unanswered and counts them', async () => {
     const { port, stats } = await start({ http: { maxConnections: 1 } });
     const first = await rawSocket(port);
-    first.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    first.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n');
     await once(first, 'data');
     const second = await rawSocket(port);
     const received: Buffer[] = [];
     second.on('data', (chunk: Buffer) => received.push(chunk));
-    second.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    second.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n');
     await once(second, 'close');
     assert.equal(received.length, 0);
     assert.equal(stats.rejectedConnections, 1);

@@ -7,7 +7,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { TlsOptions } from 'node:tls';
@@ -81,6 +81,11 @@ export interface HttpServerOptions {
   maxBodyBytes?: number;
   /** Connections at once (default {@link DEFAULT_MAX_CONNECTIONS}); more are closed unanswered. */
   maxConnections?: number;
+  /**
+   * Host names the `Host` header may carry besides IP literals and `localhost` (default none);
+   * see {@link refuseForeignHost}.
+   */
+  allowedHosts?: readonly string[];
   context: CommandContext;
   auth: Auth;
   stats: ServerStats;
@@ -135,6 +140,7 @@ export class HttpServer {
   #server: Server;
   #options: HttpServerOptions;
   #maxBodyBytes: number;
+  #allowedHosts: ReadonlySet<string>;
   #streams = new Set<EventStream>();
   // Sockets with a response in progress: a parse error on one must not be answered mid-reply.
   #busySockets = new WeakSet<Duplex>();
@@ -143,6 +149,9 @@ export class HttpServer {
   constructor(options: HttpServerOptions) {
     this.#options = options;
     this.#maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.#allowedHosts = new Set(
+      (options.allowedHosts ?? []).map((name) => name.toLowerCase().replace(/\.$/, '')),
+    );
     const serverOptions: ServerOptions = {
       headersTimeout: HEADERS_TIMEOUT_MS,
       requestTimeout: REQUEST_TIMEOUT_MS,
@@ -222,6 +231,7 @@ export class HttpServer {
       allow(request, ['GET', 'HEAD']);
       return this.#json(request, response, 200, { ok: true });
     }
+    refuseForeignHost(request, this.#allowedHosts);
     refuseCrossOrigin(request);
     const asset = this.#options.admin?.asset(path);
     if (asset) {
@@ -434,6 +444,25 @@ function allow(request: IncomingMessage, methods: readonly string[]): void {
       allow: methods.join(', '),
     });
   }
+}
+
+/**
+ * Refuses a request whose `Host` is a name the operator has not allowed. Defends against DNS
+ * rebinding: a page on attacker.example whose name is re-pointed at 127.0.0.1 reaches this port
+ * as its own origin (Origin and Host agree), so only the name it must use gives it away. IP
+ * literals and `localhost` cannot be re-pointed by an attacker and are always accepted.
+ */
+function refuseForeignHost(request: IncomingMessage, allowed: ReadonlySet<string>): void {
+  const host = request.headers.host ?? '';
+  // `[v6]:port`, `v4:port`, `name:port` or no port.
+  const name = (host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d*$/, ''))
+    .toLowerCase()
+    .replace(/\.$/, '');
+  if (isIP(name) !== 0 || name === 'localhost' || allowed.has(name)) return;
+  throw new SessiondError(
+    'DENIED',
+    'Host header names a host that is not allowed (see --http-allowed-hosts)',
+  );
 }
 
 /**

@@ -61,9 +61,12 @@ export function readCookies(
   while (at < text.length && values.length < MAX_SAME_NAME) {
     const semicolon = text.indexOf(';', at);
     const end = semicolon < 0 ? text.length : semicolon;
-    const equals = text.indexOf('=', at);
-    if (equals >= 0 && equals < end && text.slice(at, equals).trim() === name) {
-      let value = text.slice(equals + 1, end).trim();
+    // Searched within the pair only: a search to the header's end would make a `;` storm
+    // without `=` quadratic (defends against CPU exhaustion by one request).
+    const pair = text.slice(at, end);
+    const equals = pair.indexOf('=');
+    if (equals >= 0 && pair.slice(0, equals).trim() === name) {
+      let value = pair.slice(equals + 1).trim();
       if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) {
         value = value.slice(1, -1);
       }

@@ -1,4 +1,4 @@
-import { SessiondError } from '../errors.ts';
+import { isSessiondError, SessiondError } from '../errors.ts';
 import type { SessionBackend, StoredSession } from './backend.ts';
 import { readArrival } from './carriers.ts';
 import {
@@ -75,7 +75,14 @@ export class SessionManager {
     let id = arrival.id;
     let found: Found = { loaded: null, lockKey: null };
     if (id !== null) {
-      found = await this.#find(id, concurrency === 'lock');
+      try {
+        found = await this.#find(id, concurrency === 'lock');
+      } catch (error) {
+        // An id the backend refuses (longer than its maxIdBytes) is as malformed as any other:
+        // defends against a cookie the store cannot take turning every page into a 500.
+        if (!isSessiondError(error, 'BADID')) throw error;
+        id = null;
+      }
       // Strict mode: an id the store does not know is never adopted (defends against fixation).
       if (found.loaded === null && options.strict) id = null;
     }

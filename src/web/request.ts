@@ -53,7 +53,8 @@ export function isSecure(request: RequestLike, options: ResolvedOptions): boolea
 /**
  * The request's path and query (origin-form), whatever form the target came in. Leading
  * slashes are collapsed: `//evil.example/x` would otherwise be a link to another site
- * (defends against open redirects through selfUrl()).
+ * (defends against open redirects through selfUrl()). It always starts with one slash: an
+ * opaque path (`a:.evil.example`) after a configured origin would otherwise name another host.
  */
 export function pathAndQuery(request: RequestLike): string {
   let target = request.url;
@@ -61,7 +62,7 @@ export function pathAndQuery(request: RequestLike): string {
     const url = URL.parse(target);
     target = url ? url.pathname + url.search : '/';
   }
-  return target.replace(/^[/\\]+/, '/');
+  return target.replace(/^[/\\]*/, '/');
 }
 
 /** The query string without `?`, or ''. */

@@ -255,8 +255,10 @@ export class RespConnection implements Subscriber {
     if (!this.#shared.auth.required)
       throw syntaxError('AUTH called without any password configured');
     const rights = this.#shared.auth.check(user, password);
-    if (!rights)
+    if (!rights) {
+      this.#shared.stats.authFailures++;
       throw new SessiondError('WRONGPASS', 'invalid username-password pair or user is disabled.');
+    }
     this.#rights = rights;
     this.#context = { ...this.#shared.context, admin: rights.admin };
     // After AUTH, the configured limits replace the tight unauthenticated ones.

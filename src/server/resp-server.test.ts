@@ -148,7 +148,10 @@ describe('RESP server: every command', () => {
     );
     assert.equal(code(await client.call('GET', 's', 'a')), 'NOAUTH');
     assert.equal(code(await client.call('AUTH', 'nope')), 'WRONGPASS');
+    // Counted, so that guessing shows in INFO and the metrics (a right password is not).
+    assert.equal(server.stats.authFailures, 1);
     assert.deepEqual(await client.call('AUTH', 'pw'), { simple: 'OK' });
+    assert.equal(server.stats.authFailures, 1);
     await client.call('CREATE', 's');
     await client.call('SET', 's', 'word', 'abc');
     server.engine.hooks.pre('destroy', () => false);
@@ -374,6 +377,44 @@ describe('RESP server: bad input never stops other clients', () => {
     client.socket.resume(); // a paused socket never sees its end
     await client.closedByServer(10_000).catch(() => assert.fail('connection still open'));
     assert.deepEqual(await bystander.call('PING'), { simple: 'PONG' });
+  });
+
+  it('LIST, FIND, LISTVAR and USERSESSIONS past maxResultIds answer LIMIT; LIST CURSOR pages through all', async () => {
+    const { client, connect } = await setup({}, { limits: { maxResultIds: 5 } });
+    const add = async (id: string) => {
+      await client.call('CREATE', id);
+      await client.call('SET', id, 'user', 'alice');
+      await client.call('SETUSER', id, 'alice');
+    };
+    for (let i = 0; i < 5; i++) await add(`s${i}`);
+    assert.equal(((await client.call('LIST')) as string[]).length, 5);
+    assert.equal(((await client.call('FIND', 'user', 'alice')) as string[]).length, 5);
+    assert.equal(((await client.call('LISTVAR', 'user')) as string[]).length, 10);
+    assert.equal(((await client.call('USERSESSIONS', 'alice')) as string[]).length, 5);
+    await add('s5');
+    const refused = (await client.call('LIST')) as { error: string };
+    assert.match(refused.error, /^LIMIT .*maxResultIds.*LIST CURSOR/);
+    for (const command of [
+      ['FIND', 'user', 'alice'],
+      ['LISTVAR', 'user'],
+      ['USERSESSIONS', 'alice'],
+    ]) {
+      const reply = (await client.call(...command)) as { error: string };
+      assert.match(reply.error, /^LIMIT .*maxResultIds/, command[0]);
+    }
+    assert.deepEqual(await (await connect()).call('PING'), { simple: 'PONG' });
+    const ids: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, page] = (await client.call('LIST', 'CURSOR', cursor, 'COUNT', '4')) as [
+        string,
+        string[],
+      ];
+      ids.push(...page);
+      cursor = next;
+    } while (cursor !== '0');
+    assert.deepEqual(ids.sort(), ['s0', 's1', 's2', 's3', 's4', 's5']);
+    assert.equal(await client.call('DESTROYUSER', 'alice', 'EXCEPT', 's0'), 5);
   });
 
   it('connections past maxClients are told so and closed', async () => {

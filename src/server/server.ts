@@ -241,6 +241,7 @@ async function info(engine: Engine, stats: ServerStats): Promise<string> {
     '# Stats',
     `total_commands_processed:${stats.commands}`,
     `protocol_errors:${stats.protocolErrors}`,
+    `auth_failures:${stats.authFailures}`,
     `output_buffer_disconnects:${stats.outputBufferDisconnects}`,
   ];
   return lines.join('\r\n') + '\r\n';

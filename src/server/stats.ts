@@ -8,6 +8,8 @@ export class ServerStats {
   totalConnections = 0;
   rejectedConnections = 0;
   protocolErrors = 0;
+  /** AUTH and HTTP credentials refused (WRONGPASS): a rising count is a password being guessed. */
+  authFailures = 0;
   socketWrites = 0;
   outputBufferDisconnects = 0;
   /** Commands that failed unexpectedly (a failing store in practice; a bug otherwise). */

@@ -116,6 +116,11 @@ export class Metrics {
         () => stats.protocolErrors,
       ],
       [
+        'sessiond_auth_failures_total',
+        'Credentials refused (WRONGPASS), both ports: alert on a rise, a password being guessed',
+        () => stats.authFailures,
+      ],
+      [
         'sessiond_store_errors_total',
         'Commands that failed unexpectedly (a failing store; a bug otherwise)',
         () => stats.storeErrors,

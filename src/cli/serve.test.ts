@@ -6,29 +6,37 @@ import { RawClient } from '../server/test-support.ts';
 const bin = new URL('../../bin/sessiond.js', import.meta.url).pathname;
 const SID = 'Zq8mW3xK7pN2rT5vY9bC4dF6gH1jL0sA';
 
+/** `sessiond serve` over a memory store on a free RESP port, HTTP off, with `args` added. */
+async function serveMemory(args: string[]) {
+  const child = spawn(
+    process.execPath,
+    [bin, 'serve', '--store', 'memory', '--port', '0', '--http-port=-1', ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  // 'close', not 'exit': the exit code, once stdout has also been read to its end.
+  const exited = new Promise((resolve) => child.once('close', resolve));
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout.on('data', () => {
+      const match = /RESP on [^:]+:(\d+)/.exec(out);
+      if (match) resolve(Number(match[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
+  });
+  return { child, port, exited, output: () => out };
+}
+
 describe('sessiond serve logs', () => {
   it('are JSON lines at the chosen level, from start to stop, with session ids shortened', async () => {
-    const child = spawn(
-      process.execPath,
-      [bin, 'serve', '--store', 'memory', '--port', '0', '--http-port=-1', '--log-level', 'debug'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    const port = await new Promise<number>((resolve, reject) => {
-      child.stdout.on('data', () => {
-        const match = /RESP on [^:]+:(\d+)/.exec(out);
-        if (match) resolve(Number(match[1]));
-      });
-      child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
-    });
+    const { child, port, exited, output } = await serveMemory(['--log-level', 'debug']);
     const client = await RawClient.connect(port);
     assert.equal(await client.call('CREATE', SID), 1);
     client.close();
     child.kill('SIGTERM');
     assert.equal(await exited, 0);
 
+    const out = output();
     const lines = out
       .trim()
       .split('\n')
@@ -51,5 +59,23 @@ describe('sessiond serve logs', () => {
     child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
     assert.equal(await new Promise((resolve) => child.once('exit', resolve)), 1);
     assert.match(err, /--log-level: expected one of fatal, error, warn, info, debug/);
+  });
+});
+
+describe('sessiond serve limits', () => {
+  it('--max-result-ids reaches the engine: LIST past it answers LIMIT', async () => {
+    const { child, port, exited } = await serveMemory(['--max-result-ids', '2']);
+    const client = await RawClient.connect(port);
+    try {
+      await client.call('CREATE', 'a');
+      await client.call('CREATE', 'b');
+      assert.equal(((await client.call('LIST')) as string[]).length, 2);
+      await client.call('CREATE', 'c');
+      assert.match(((await client.call('LIST')) as { error: string }).error, /^LIMIT .*exceeds 2/);
+    } finally {
+      client.close();
+      child.kill('SIGTERM');
+    }
+    assert.equal(await exited, 0);
   });
 });

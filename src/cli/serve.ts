@@ -35,6 +35,7 @@ export async function serve(settings: Settings): Promise<SessiondServer> {
       maxValueBytes: settings.maxValueBytes!,
       maxVars: settings.maxVars!,
       maxDataBytes: settings.maxDataBytes!,
+      maxResultIds: settings.maxResultIds!,
     },
   });
   try {

@@ -33,6 +33,13 @@ describe('serve settings', () => {
     assert.equal(s.maxClients, 10_000);
   });
 
+  it('set maxResultIds from --max-result-ids or SESSIOND_MAX_RESULT_IDS, 100000 by default', () => {
+    assert.equal(resolveSettings([], {}).maxResultIds, 100_000);
+    assert.equal(resolveSettings([], { SESSIOND_MAX_RESULT_IDS: '500' }).maxResultIds, 500);
+    assert.equal(resolveSettings(['--max-result-ids', '7'], {}).maxResultIds, 7);
+    assert.match(serveHelp(), /--max-result-ids N[\s\S]*SESSIOND_MAX_RESULT_IDS/);
+  });
+
   it('repeat list flags and split commas', () => {
     const s = resolveSettings(
       ['--plugin', 'a.js', '--plugin', 'b.js', '--indexed-vars', 'user,cart'],

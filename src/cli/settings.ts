@@ -120,6 +120,12 @@ export const SETTINGS = {
     fallback: '1048576',
     help: 'largest data blob',
   },
+  maxResultIds: {
+    flag: 'max-result-ids',
+    type: 'integer',
+    fallback: '100000',
+    help: 'most ids in one LIST (without CURSOR), FIND, LISTVAR or USERSESSIONS reply',
+  },
   logLevel: {
     flag: 'log-level',
     type: 'string',

@@ -300,19 +300,32 @@ export class Engine {
     return session.data;
   }
 
-  /** Ids of sessions whose variable `name` equals `value` (msession_find). */
-  find(name: string, value: string): Promise<string[]> {
-    return this.store.find(name, value, this.now());
+  /**
+   * Ids of sessions whose variable `name` equals `value` (msession_find).
+   * @throws LIMIT when more than maxResultIds match
+   */
+  async find(name: string, value: string): Promise<string[]> {
+    const limit = this.limits.maxResultIds;
+    return this.#capped('FIND', await this.store.find(name, value, this.now(), limit + 1));
   }
 
-  /** [id, value] for every session that has variable `name` (msession_listvar). */
-  listVar(name: string): Promise<Array<[string, string]>> {
-    return this.store.listVar(name, this.now());
+  /**
+   * [id, value] for every session that has variable `name` (msession_listvar).
+   * @throws LIMIT when more than maxResultIds have it
+   */
+  async listVar(name: string): Promise<Array<[string, string]>> {
+    const limit = this.limits.maxResultIds;
+    return this.#capped('LISTVAR', await this.store.listVar(name, this.now(), limit + 1));
   }
 
-  /** Every live session id, of one class if given (msession_list). */
+  /**
+   * Every live session id, of one class if given (msession_list).
+   * @throws LIMIT when there are more than maxResultIds; {@link scan} pages through any number
+   */
   async list(cls?: string): Promise<string[]> {
-    return (await this.store.list(this.now(), cls === undefined ? {} : { cls })).ids;
+    const limit = this.limits.maxResultIds + 1;
+    const page = await this.store.list(this.now(), cls === undefined ? { limit } : { cls, limit });
+    return this.#capped('LIST', page.ids, '; page through them with LIST CURSOR 0');
   }
 
   /**
@@ -481,9 +494,10 @@ export class Engine {
     return (await this.#meta(id)).user;
   }
 
-  /** Ids of the user's live sessions. */
-  userSessions(user: string): Promise<string[]> {
-    return this.store.userSessions(user, this.now());
+  /** Ids of the user's live sessions. @throws LIMIT when the user has more than maxResultIds */
+  async userSessions(user: string): Promise<string[]> {
+    const limit = this.limits.maxResultIds;
+    return this.#capped('USERSESSIONS', await this.store.userSessions(user, this.now(), limit + 1));
   }
 
   /**
@@ -494,7 +508,8 @@ export class Engine {
   async destroyUser(user: string, except: string | null = null): Promise<number> {
     if (this.hooks.hasPre('destroy')) {
       let destroyed = 0;
-      for (const id of await this.userSessions(user)) {
+      // Every one of them, however many: this ends sessions, it does not answer a list.
+      for (const id of await this.store.userSessions(user, this.now())) {
         if (id === except) continue;
         const vetoed = await this.hooks.runPre({ op: 'destroy', id }).then(
           () => false,
@@ -604,6 +619,16 @@ export class Engine {
     if (seconds > this.limits.maxTimeoutSeconds)
       throw limitError('timeout (maxTimeoutSeconds)', this.limits.maxTimeoutSeconds);
     return seconds;
+  }
+
+  /**
+   * A whole-result reply, refused when the store found more than maxResultIds (it was asked for
+   * one more): such a reply would hold the event loop, and every other client, while it is built.
+   */
+  #capped<T>(command: string, results: T[], hint = ''): T[] {
+    const max = this.limits.maxResultIds;
+    if (results.length <= max) return results;
+    throw new SessiondError('LIMIT', `${command} result (maxResultIds) exceeds ${max} ids${hint}`);
   }
 
   #checkName(name: string): void {

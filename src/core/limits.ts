@@ -19,6 +19,13 @@ export interface Limits {
   maxLockWaitMs: number;
   /** Ids in one LIST page. */
   maxListCount: number;
+  /**
+   * Ids in one whole-result reply: LIST without CURSOR, FIND, LISTVAR (id, value pairs) and
+   * USERSESSIONS. Such a reply is encoded in one turn of the event loop (and on the embedded
+   * stores read in one too), so its size bounds how long every other client waits; LIST CURSOR
+   * pages past it.
+   */
+  maxResultIds: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
@@ -34,6 +41,10 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxLeaseMs: 3_600_000,
   maxLockWaitMs: 60_000,
   maxListCount: 10_000,
+  // 100,000 32-byte ids are about 4 MB of RESP and a tenth of a second of event loop on the
+  // memory store (a million: 33 MB and seconds). Even 255-byte ids (26 MB) stay under the
+  // default 64 MiB output buffer. Ten full LIST pages; past that, LIST CURSOR.
+  maxResultIds: 100_000,
 });
 
 /** The defaults with `overrides` applied; every value must be a positive integer. */

@@ -772,6 +772,142 @@ export function runStoreConformance(name: string, makeStore: StoreFactory): void
       });
     });
 
+    describe('whole-result limits (maxResultIds)', () => {
+      const MAX = 3;
+
+      /** The message of the LIMIT `promise` rejects with. */
+      async function limitMessage(promise: Promise<unknown>): Promise<string> {
+        try {
+          await promise;
+        } catch (error) {
+          if (isSessiondError(error, 'LIMIT')) return error.message;
+          throw error;
+        }
+        return assert.fail('expected LIMIT');
+      }
+
+      it('list() answers exactly maxResultIds live ids, and LIMIT pointing to LIST CURSOR at one more', async () => {
+        const { engine, clock } = await setup({ maxResultIds: MAX });
+        for (const id of ['a', 'b', 'c']) await engine.create(id, { cls: 'x' });
+        // Expired but not yet swept: not a result, so not counted against the limit.
+        await engine.create('gone', { cls: 'x', timeout: 1 });
+        clock.advance(1000);
+        assert.deepEqual((await engine.list()).sort(), ['a', 'b', 'c']);
+        await engine.create('d', { cls: 'y' });
+        const message = await limitMessage(engine.list());
+        assert.match(message, /maxResultIds/);
+        assert.match(message, /LIST CURSOR/);
+        assert.deepEqual((await engine.list('x')).sort(), ['a', 'b', 'c']);
+        await engine.create('e', { cls: 'x' });
+        await rejectsWith(engine.list('x'), 'LIMIT');
+        const paged: string[] = [];
+        let cursor = '0';
+        do {
+          const page = await engine.scan(cursor, { count: 2 });
+          paged.push(...page.ids);
+          cursor = page.cursor;
+        } while (cursor !== '0');
+        assert.deepEqual(paged.sort(), ['a', 'b', 'c', 'd', 'e']);
+      });
+
+      for (const variable of ['user', 'color']) {
+        const kind = variable === 'user' ? 'an indexed' : 'an unindexed';
+        it(`find() on ${kind} name answers exactly maxResultIds ids, and LIMIT at one more`, async () => {
+          const { engine, clock } = await setup({ maxResultIds: MAX });
+          for (const id of ['a', 'b', 'c', 'other']) {
+            await engine.create(id);
+            await engine.set(id, variable, id === 'other' ? 'y' : 'x');
+          }
+          await engine.create('gone', { timeout: 1 });
+          await engine.set('gone', variable, 'x');
+          clock.advance(1000);
+          assert.deepEqual((await engine.find(variable, 'x')).sort(), ['a', 'b', 'c']);
+          await engine.set('other', variable, 'x');
+          assert.match(await limitMessage(engine.find(variable, 'x')), /maxResultIds/);
+          assert.deepEqual(await engine.find(variable, 'y'), []);
+        });
+
+        it(`listVar() on ${kind} name answers exactly maxResultIds pairs, and LIMIT at one more`, async () => {
+          const { engine, clock } = await setup({ maxResultIds: MAX });
+          // Different values, so an index kept by value is read across several of them.
+          for (const [id, value] of [
+            ['a', '1'],
+            ['b', '2'],
+            ['c', '1'],
+          ]) {
+            await engine.create(id!);
+            await engine.set(id!, variable, value!);
+          }
+          await engine.create('gone', { timeout: 1 });
+          await engine.set('gone', variable, '3');
+          await engine.create('without');
+          await engine.set('without', 'other', '1');
+          clock.advance(1000);
+          assert.deepEqual((await engine.listVar(variable)).sort(), [
+            ['a', '1'],
+            ['b', '2'],
+            ['c', '1'],
+          ]);
+          await engine.set('without', variable, '4');
+          assert.match(await limitMessage(engine.listVar(variable)), /maxResultIds/);
+        });
+      }
+
+      it('userSessions() answers exactly maxResultIds ids and LIMIT at one more; destroyUser() still ends them all', async () => {
+        const { engine, clock } = await setup({ maxResultIds: MAX });
+        for (const id of ['a', 'b', 'c', 'd', 'e']) {
+          await engine.create(id, { timeout: id === 'e' ? 1 : 60 });
+          await engine.setUser(id, id === 'd' ? 'bob' : 'alice');
+        }
+        clock.advance(1000);
+        assert.deepEqual((await engine.userSessions('alice')).sort(), ['a', 'b', 'c']);
+        await engine.setUser('d', 'alice');
+        assert.match(await limitMessage(engine.userSessions('alice')), /maxResultIds/);
+        await engine.create('f');
+        await engine.setUser('f', 'alice');
+        assert.equal(await engine.destroyUser('alice', 'a'), 4);
+        assert.deepEqual(await engine.userSessions('alice'), ['a']);
+        // Through the destroy hooks too, which list the user's sessions themselves.
+        for (const id of ['g', 'h', 'i', 'j']) {
+          await engine.create(id);
+          await engine.setUser(id, 'alice');
+        }
+        engine.hooks.pre('destroy', () => true);
+        assert.equal(await engine.destroyUser('alice'), 5);
+        assert.deepEqual(await engine.userSessions('alice'), []);
+      });
+
+      it('a store reads no more than the limit it is given, and everything without one', async () => {
+        const { engine, store } = await setup();
+        const ids = ['a', 'b', 'c', 'd', 'e'];
+        for (const [i, id] of ids.entries()) {
+          await engine.create(id);
+          await engine.setMany(id, [
+            ['user', 'x'],
+            ['cart', String(i % 2)],
+            ['color', 'x'],
+          ]);
+          await engine.setUser(id, 'alice');
+        }
+        const now = engine.now();
+        for (const limit of [1, 2]) {
+          for (const name of ['user', 'color']) {
+            assert.equal((await store.find(name, 'x', now, limit)).length, limit);
+            assert.equal((await store.listVar(name, now, limit)).length, limit);
+          }
+          assert.equal((await store.listVar('cart', now, limit)).length, limit);
+          assert.equal((await store.list(now, { limit })).ids.length, limit);
+          assert.equal((await store.list(now, { cls: 'default', limit })).ids.length, limit);
+          assert.equal((await store.userSessions('alice', now, limit)).length, limit);
+        }
+        assert.deepEqual((await store.find('user', 'x', now)).sort(), ids);
+        assert.deepEqual((await store.find('color', 'x', now)).sort(), ids);
+        assert.equal((await store.listVar('cart', now)).length, 5);
+        assert.deepEqual((await store.list(now, {})).ids.sort(), ids);
+        assert.deepEqual((await store.userSessions('alice', now)).sort(), ids);
+      });
+    });
+
     describe('store lifecycle', () => {
       it('a closed store refuses further work with an error, not a hang', async () => {
         const store = await makeStore({ indexedVars: [] });

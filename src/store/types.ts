@@ -75,6 +75,8 @@ export interface ListOptions {
   cursor?: string;
   count?: number;
   cls?: string;
+  /** Without a cursor: return at most this many ids (all when absent). Ignored with one. */
+  limit?: number;
 }
 
 /** The outcome of a lock attempt. */
@@ -196,15 +198,21 @@ export interface Store {
     now: number,
   ): Promise<'ok' | 'exists' | WriteFailure>;
 
-  /** Ids of live sessions whose variable `name` equals `value`. */
-  find(name: string, value: string, now: number): Promise<string[]>;
+  /**
+   * Ids of live sessions whose variable `name` equals `value`: all of them, or with `limit`,
+   * `limit` of them when there are more. A store stops reading once it has `limit`; it never
+   * builds the whole list first. The engine asks for one more than it may answer, to tell a
+   * complete result from a cut one.
+   */
+  find(name: string, value: string, now: number, limit?: number): Promise<string[]>;
 
-  /** [id, value] of live sessions that have variable `name`. */
-  listVar(name: string, now: number): Promise<Array<[string, string]>>;
+  /** [id, value] of live sessions that have variable `name`; at most `limit` pairs, as `find`. */
+  listVar(name: string, now: number, limit?: number): Promise<Array<[string, string]>>;
 
   /**
-   * Live session ids: all of them when `cursor` is absent, else one page of at most `count`
-   * (default 100). A page may come back short, even empty, before the cursor comes back "0".
+   * Live session ids: when `cursor` is absent, all of them (at most `options.limit`, as `find`),
+   * else one page of at most `count` (default 100). A page may come back short, even empty,
+   * before the cursor comes back "0".
    */
   list(now: number, options: ListOptions): Promise<ListPage>;
 
@@ -217,8 +225,8 @@ export interface Store {
   /** Releases the lock if it is held with `key`; false otherwise. */
   unlock(id: string, key: number, now: number): Promise<boolean>;
 
-  /** Ids of the live sessions of a user. */
-  userSessions(user: string, now: number): Promise<string[]>;
+  /** Ids of the live sessions of a user; at most `limit` of them, as `find`. */
+  userSessions(user: string, now: number, limit?: number): Promise<string[]>;
 
   /** Removes the user's live sessions, but `except`; the ids removed. */
   destroyUser(user: string, except: string | null, now: number): Promise<string[]>;

@@ -152,21 +152,24 @@ const COMMANDS: CommandSpec[] = [
     name: 'FIND',
     min: 2,
     max: 2,
-    summary: 'FIND name value: ids of sessions whose variable equals value',
+    summary:
+      'FIND name value: ids of sessions whose variable equals value (LIMIT past maxResultIds)',
     run: ({ engine }, [name, value]) => engine.find(name!, value!),
   },
   {
     name: 'LISTVAR',
     min: 1,
     max: 1,
-    summary: 'LISTVAR name: id, value, ... for sessions that have the variable (a map under RESP3)',
+    summary:
+      'LISTVAR name: id, value, ... for sessions that have the variable (a map under RESP3; LIMIT past maxResultIds)',
     run: async ({ engine }, [name]) => mapReply(await engine.listVar(name!)),
   },
   {
     name: 'LIST',
     min: 0,
     max: 6,
-    summary: 'LIST [CURSOR c] [COUNT n] [CLASS c]: all ids, or [next-cursor, [ids]]',
+    summary:
+      'LIST [CURSOR c] [COUNT n] [CLASS c]: all ids (LIMIT past maxResultIds), or [next-cursor, [ids]]',
     run: async ({ engine }, args) => {
       const o = options(args, ['CURSOR', 'COUNT', 'CLASS']);
       if (o.CURSOR === undefined) {
@@ -300,7 +303,7 @@ const COMMANDS: CommandSpec[] = [
     name: 'USERSESSIONS',
     min: 1,
     max: 1,
-    summary: "USERSESSIONS user: ids of the user's sessions",
+    summary: "USERSESSIONS user: ids of the user's sessions (LIMIT past maxResultIds)",
     run: ({ engine }, [user]) => engine.userSessions(user!),
   },
   {

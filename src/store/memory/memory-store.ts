@@ -286,31 +286,34 @@ export class MemoryStore implements Store {
     return 'ok';
   }
 
-  async find(name: string, value: string, now: number): Promise<string[]> {
+  async find(name: string, value: string, now: number, limit = Infinity): Promise<string[]> {
     this.#open();
     const index = this.#varIndex.get(name);
-    if (index) return this.#liveOnly(index.get(value) ?? [], now);
+    if (index) return this.#liveOnly(index.get(value) ?? [], now, limit);
     const ids: string[] = [];
-    this.#scan(now, (id, slot) => {
+    for (const [id, slot] of this.#liveSlots(now)) {
+      if (ids.length >= limit) break;
       if (getVar(this.#table.vars[slot]!, name) === value) ids.push(id);
-    });
+    }
     return ids;
   }
 
-  async listVar(name: string, now: number): Promise<Array<[string, string]>> {
+  async listVar(name: string, now: number, limit = Infinity): Promise<Array<[string, string]>> {
     this.#open();
     const pairs: Array<[string, string]> = [];
     const index = this.#varIndex.get(name);
     if (index) {
       for (const [value, ids] of index) {
-        for (const id of this.#liveOnly(ids, now)) pairs.push([id, value]);
+        for (const id of this.#liveOnly(ids, now, limit - pairs.length)) pairs.push([id, value]);
+        if (pairs.length >= limit) break;
       }
       return pairs;
     }
-    this.#scan(now, (id, slot) => {
+    for (const [id, slot] of this.#liveSlots(now)) {
+      if (pairs.length >= limit) break;
       const value = getVar(this.#table.vars[slot]!, name);
       if (value !== undefined) pairs.push([id, value]);
-    });
+    }
     return pairs;
   }
 
@@ -320,7 +323,11 @@ export class MemoryStore implements Store {
       options.cls === undefined || this.#table.cls[slot] === options.cls;
     if (options.cursor === undefined) {
       const ids: string[] = [];
-      this.#scan(now, (id, slot) => wanted(slot) && ids.push(id));
+      const limit = options.limit ?? Infinity;
+      for (const [id, slot] of this.#liveSlots(now)) {
+        if (ids.length >= limit) break;
+        if (wanted(slot)) ids.push(id);
+      }
       return { cursor: '0', ids };
     }
     this.#closeIdleCursors(now);
@@ -379,9 +386,9 @@ export class MemoryStore implements Store {
     return true;
   }
 
-  async userSessions(user: string, now: number): Promise<string[]> {
+  async userSessions(user: string, now: number, limit = Infinity): Promise<string[]> {
     this.#open();
-    return this.#liveOnly(this.#userIndex.get(user) ?? [], now);
+    return this.#liveOnly(this.#userIndex.get(user) ?? [], now, limit);
   }
 
   async destroyUser(user: string, except: string | null, now: number): Promise<string[]> {
@@ -513,9 +520,19 @@ export class MemoryStore implements Store {
     for (const [id, slot] of t.slots) if (now < t.deadline(slot)) each(id, slot);
   }
 
-  #liveOnly(ids: Iterable<string>, now: number): string[] {
+  /** [id, slot] of every live session; a caller that has enough stops the walk by leaving. */
+  *#liveSlots(now: number): Generator<[string, number]> {
+    const t = this.#table;
+    for (const entry of t.slots) if (now < t.deadline(entry[1])) yield entry;
+  }
+
+  /** The live ones among `ids`, at most `limit` of them. */
+  #liveOnly(ids: Iterable<string>, now: number, limit = Infinity): string[] {
     const live: string[] = [];
-    for (const id of ids) if (this.#table.live(id, now) !== undefined) live.push(id);
+    for (const id of ids) {
+      if (live.length >= limit) break;
+      if (this.#table.live(id, now) !== undefined) live.push(id);
+    }
     return live;
   }
 

@@ -73,6 +73,12 @@ const bytes = (s: string): Buffer => Buffer.from(s, 'latin1');
 /** A bytea back as a byte string. */
 const str = (b: Buffer): string => b.toString('latin1');
 
+/** A store `limit` as the value bound to a statement's LIMIT: NULL (absent, Infinity) is none. */
+function rowLimit(limit: number | undefined): number | null {
+  if (limit === undefined || limit === Infinity) return null;
+  return Math.max(0, Math.floor(limit));
+}
+
 function closedError(): SessiondError {
   return new SessiondError('ERR', 'the postgres store is closed');
 }
@@ -399,18 +405,18 @@ export class PostgresStore implements Store {
     return rows[0]!.outcome;
   }
 
-  async find(name: string, value: string, now: number): Promise<string[]> {
+  async find(name: string, value: string, now: number, limit?: number): Promise<string[]> {
     const { rows } = await this.#query<{ sid: Buffer }>(
       this.#indexed(name) ? 'findIndexed' : 'findScan',
-      [now, bytes(name), bytes(value)],
+      [now, bytes(name), bytes(value), rowLimit(limit)],
     );
     return rows.map((row) => str(row.sid));
   }
 
-  async listVar(name: string, now: number): Promise<Array<[string, string]>> {
+  async listVar(name: string, now: number, limit?: number): Promise<Array<[string, string]>> {
     const { rows } = await this.#query<{ sid: Buffer; value: Buffer }>(
       this.#indexed(name) ? 'listVarIndexed' : 'listVarScan',
-      [now, bytes(name)],
+      [now, bytes(name), rowLimit(limit)],
     );
     return rows.map((row) => [str(row.sid), str(row.value)]);
   }
@@ -418,10 +424,11 @@ export class PostgresStore implements Store {
   async list(now: number, options: ListOptions): Promise<ListPage> {
     const after = decodeCursor(options.cursor);
     if (options.cursor === undefined && options.count === undefined) {
+      const limit = rowLimit(options.limit);
       const { rows } =
         options.cls === undefined
-          ? await this.#query<{ id: Buffer }>('listAll', [now])
-          : await this.#query<{ id: Buffer }>('listAllCls', [now, bytes(options.cls)]);
+          ? await this.#query<{ id: Buffer }>('listAll', [now, limit])
+          : await this.#query<{ id: Buffer }>('listAllCls', [now, limit, bytes(options.cls)]);
       return { cursor: '0', ids: rows.map((row) => str(row.id)) };
     }
     const wanted = options.count ?? DEFAULT_LIST_COUNT;
@@ -477,8 +484,12 @@ export class PostgresStore implements Store {
     return result.rowCount === 1;
   }
 
-  async userSessions(user: string, now: number): Promise<string[]> {
-    const { rows } = await this.#query<{ id: Buffer }>('userSessions', [bytes(user), now]);
+  async userSessions(user: string, now: number, limit?: number): Promise<string[]> {
+    const { rows } = await this.#query<{ id: Buffer }>('userSessions', [
+      bytes(user),
+      now,
+      rowLimit(limit),
+    ]);
     return rows.map((row) => str(row.id));
   }
 

@@ -91,21 +91,25 @@ export function buildQueries(S: string) {
     regenerate: `SELECT ${S}.regenerate_session($1::bytea, $2::bytea, $3::bigint, $4::bigint)
       AS outcome`,
 
+    // The whole-result reads end in a LIMIT (NULL: none), so PostgreSQL stops there and never
+    // sends the rows past it.
     // `v.indexed` repeats the partial index's WHERE and sha256() its key: that is what lets the
-    // planner use vars_find. $1 now, $2 name, $3 value.
+    // planner use vars_find. $1 now, $2 name, $3 value, $4 limit.
     findIndexed: `SELECT v.sid FROM ${S}.vars v JOIN ${S}.sessions s ON s.id = v.sid
       WHERE v.indexed AND v.name = $2::bytea AND sha256(v.value) = sha256($3::bytea)
-        AND v.value = $3::bytea AND ${live('$1::bigint')}`,
+        AND v.value = $3::bytea AND ${live('$1::bigint')} LIMIT $4::bigint`,
     findScan: `SELECT v.sid FROM ${S}.vars v JOIN ${S}.sessions s ON s.id = v.sid
-      WHERE v.name = $2::bytea AND v.value = $3::bytea AND ${live('$1::bigint')}`,
+      WHERE v.name = $2::bytea AND v.value = $3::bytea AND ${live('$1::bigint')} LIMIT $4::bigint`,
+    // $1 now, $2 name, $3 limit
     listVarIndexed: `SELECT v.sid, v.value FROM ${S}.vars v JOIN ${S}.sessions s ON s.id = v.sid
-      WHERE v.indexed AND v.name = $2::bytea AND ${live('$1::bigint')}`,
+      WHERE v.indexed AND v.name = $2::bytea AND ${live('$1::bigint')} LIMIT $3::bigint`,
     listVarScan: `SELECT v.sid, v.value FROM ${S}.vars v JOIN ${S}.sessions s ON s.id = v.sid
-      WHERE v.name = $2::bytea AND ${live('$1::bigint')}`,
+      WHERE v.name = $2::bytea AND ${live('$1::bigint')} LIMIT $3::bigint`,
 
-    // $1 now [, $2 class]
-    listAll: `SELECT s.id FROM ${S}.sessions s WHERE ${live('$1::bigint')}`,
-    listAllCls: `SELECT s.id FROM ${S}.sessions s WHERE s.cls = $2::bytea AND ${live('$1::bigint')}`,
+    // $1 now, $2 limit [, $3 class]
+    listAll: `SELECT s.id FROM ${S}.sessions s WHERE ${live('$1::bigint')} LIMIT $2::bigint`,
+    listAllCls: `SELECT s.id FROM ${S}.sessions s WHERE s.cls = $3::bytea AND ${live('$1::bigint')}
+      LIMIT $2::bigint`,
     // Pages walk the primary key (or sessions_cls) in id order, which touches do not change.
     // $1 now, $2 rows to scan [, $3 class] [, $4 or $3: the last id of the previous page]
     listFirstPage: `SELECT s.id, ${live('$1::bigint')} AS live FROM ${S}.sessions s
@@ -131,9 +135,10 @@ export function buildQueries(S: string) {
       WHERE s.id = $1::bytea AND ${live('$3::bigint')} AND s.lock_key = $2::bigint
         AND s.lock_until > $3::bigint`,
 
-    // $1 user, $2 now [, $3 except]
+    // $1 user, $2 now, $3 limit
     userSessions: `SELECT s.id FROM ${S}.sessions s
-      WHERE s."user" = $1::bytea AND ${live('$2::bigint')}`,
+      WHERE s."user" = $1::bytea AND ${live('$2::bigint')} LIMIT $3::bigint`,
+    // $1 user, $2 now, $3 except
     destroyUser: `SELECT ${S}.destroy_user($1::bytea, $3::bytea, $2::bigint) AS ids`,
     // $1 now, $2 limit
     sweep: `SELECT w.expired_id AS id, w.expired_cls AS cls FROM ${S}.sweep($1::bigint, $2::bigint) w`,

@@ -289,6 +289,45 @@ for (const target of ['standalone', 'cluster'] as const) {
       assert.equal(await b.count(T0 + 60_000), 1);
     });
 
+    it('reads a large index in SSCAN/HSCAN batches: each live entry once, dead ones dropped, no more than the limit', async () => {
+      const prefix = freshPrefix();
+      const store = await openStore(target, { prefix, indexedVars: ['k'] });
+      const ids = Array.from({ length: 1200 }, (_, i) => `s${String(i).padStart(4, '0')}`);
+      for (let i = 0; i < ids.length; i += 300) {
+        await Promise.all(
+          ids
+            .slice(i, i + 300)
+            .map((id) => store.create(init(id, { user: 'u', vars: new Map([['k', 'v']]) }), T0)),
+        );
+      }
+      // Entries of sessions that vanished, scattered through each index's batches.
+      const ghosts = Array.from({ length: 800 }, (_, i) => `ghost${i} t`);
+      const byUser = `${prefix}{u:u}`;
+      const byValue = `${prefix}{f:1:kv}`;
+      const byName = `${prefix}{n:k}`;
+      await rawCommand(target, byUser, ['SADD', byUser, ...ghosts]);
+      await rawCommand(target, byValue, ['SADD', byValue, ...ghosts]);
+      await rawCommand(target, byName, ['HSET', byName, ...ghosts.flatMap((g) => [g, 'v'])]);
+      const distinct = (list: string[]) => new Set(list).size === list.length;
+      for (const limit of [1, 1000]) {
+        const some = [
+          await store.userSessions('u', T0, limit),
+          await store.find('k', 'v', T0, limit),
+          (await store.listVar('k', T0, limit)).map(([id]) => id),
+        ];
+        for (const found of some) {
+          assert.equal(found.length, limit);
+          assert.ok(distinct(found));
+        }
+      }
+      assert.deepEqual((await store.userSessions('u', T0)).sort(), ids);
+      assert.deepEqual((await store.find('k', 'v', T0)).sort(), ids);
+      assert.deepEqual((await store.listVar('k', T0)).map(([id]) => id).sort(), ids);
+      assert.equal(Number(await rawCommand(target, byUser, ['SCARD', byUser])), 1200);
+      assert.equal(Number(await rawCommand(target, byValue, ['SCARD', byValue])), 1200);
+      assert.equal(Number(await rawCommand(target, byName, ['HLEN', byName])), 1200);
+    });
+
     it('a regenerate frozen longer than the move timeout is taken back by the next write', async () => {
       const prefix = freshPrefix();
       const store = await openStore(target, { prefix });
@@ -374,19 +413,20 @@ async function hset(target: Target, key: string, fields: Record<string, string>)
 }
 
 /** One command, routed by `key`, on a throwaway connection to the target. */
-async function rawCommand(target: Target, key: string, args: string[]): Promise<void> {
+async function rawCommand(target: Target, key: string, args: string[]): Promise<unknown> {
   if (target === 'standalone') {
     const client = createClient({ url: REDIS_URL });
     await client.connect();
-    await client.sendCommand(args);
+    const reply = await client.sendCommand(args);
     await client.close();
-    return;
+    return reply;
   }
   const { createCluster } = await import('@redis/client');
   const client = createCluster({
     rootNodes: (await startCluster()).rootNodes.map((url) => ({ url })),
   });
   await client.connect();
-  await client.sendCommand(key, false, args);
+  const reply = await client.sendCommand(key, false, args);
   await client.close();
+  return reply;
 }

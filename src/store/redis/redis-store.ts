@@ -473,31 +473,22 @@ export class RedisStore implements Store {
     return 'ok';
   }
 
-  async find(name: string, value: string, now: number): Promise<string[]> {
+  async find(name: string, value: string, now: number, limit = Infinity): Promise<string[]> {
     this.#open();
     if (!this.#indexed.has(name)) {
-      return (await this.#scanVar(name, now)).filter(([, v]) => v === value).map(([id]) => id);
+      return (await this.#scanVar(name, now, limit, value)).map(([id]) => id);
     }
     const key = this.#keys.varValue(name, value);
-    const members = arr(await this.#link.send(key, ['SMEMBERS', key], true)).map(str);
-    const { live, dead } = await this.#check(members, `x:${name}`, now);
-    if (dead.length > 0) await this.#settle([this.#link.send(key, ['SREM', key, ...dead])]);
+    const live = await this.#readIndex(key, 'set', `x:${name}`, now, limit);
     return live.map((entry) => entry.id);
   }
 
-  async listVar(name: string, now: number): Promise<Array<[string, string]>> {
+  async listVar(name: string, now: number, limit = Infinity): Promise<Array<[string, string]>> {
     this.#open();
-    if (!this.#indexed.has(name)) return this.#scanVar(name, now);
+    if (!this.#indexed.has(name)) return this.#scanVar(name, now, limit);
     const key = this.#keys.varName(name);
-    const entries = pairs(arr(await this.#link.send(key, ['HGETALL', key], true)), 0);
-    const values = new Map(entries);
-    const { live, dead } = await this.#check(
-      entries.map(([m]) => m),
-      `x:${name}`,
-      now,
-    );
-    if (dead.length > 0) await this.#settle([this.#link.send(key, ['HDEL', key, ...dead])]);
-    return live.map((entry) => [entry.id, values.get(entry.member)!]);
+    const live = await this.#readIndex(key, 'hash', `x:${name}`, now, limit);
+    return live.map((entry) => [entry.id, entry.value!]);
   }
 
   async list(now: number, options: ListOptions): Promise<ListPage> {
@@ -506,9 +497,14 @@ export class RedisStore implements Store {
     const masters = await this.#link.masters();
     const cls = options.cls;
     if (options.cursor === undefined && options.count === undefined) {
+      const limit = options.limit ?? Infinity;
       const ids = new Set<string>();
       await this.#eachSessionKey(masters, async (keys) => {
-        for (const id of await this.#liveIds(keys, now, cls)) ids.add(id);
+        for (const id of await this.#liveIds(keys, now, cls)) {
+          if (ids.size >= limit) break;
+          ids.add(id);
+        }
+        return ids.size >= limit;
       });
       return { cursor: '0', ids: [...ids] };
     }
@@ -577,12 +573,9 @@ export class RedisStore implements Store {
     return str(r[0]) === 'ok';
   }
 
-  async userSessions(user: string, now: number): Promise<string[]> {
+  async userSessions(user: string, now: number, limit = Infinity): Promise<string[]> {
     this.#open();
-    const key = this.#keys.user(user);
-    const members = arr(await this.#link.send(key, ['SMEMBERS', key], true)).map(str);
-    const { live, dead } = await this.#check(members, 'ut', now);
-    if (dead.length > 0) await this.#settle([this.#link.send(key, ['SREM', key, ...dead])]);
+    const live = await this.#readIndex(this.#keys.user(user), 'set', 'ut', now, limit);
     return live.map((entry) => entry.id);
   }
 
@@ -802,10 +795,14 @@ export class RedisStore implements Store {
    * field `field`) is theirs, and dead ones (session gone, token replaced, not ours) as Buffers
    * to remove. Members of sessions that merely expired are in neither: the sweep removes them.
    */
-  async #check(members: Array<string | null>, field: string, now: number) {
+  async #check(
+    members: Array<string | null>,
+    field: string,
+    now: number,
+    seen = new Set<string>(),
+  ) {
     const live: Array<{ id: string; member: string }> = [];
     const dead: Buffer[] = [];
-    const seen = new Set<string>();
     const parsed = members.map((m) => ({ m, entry: m === null ? null : parseMember(m) }));
     const rows = await Promise.all(
       parsed.map(({ entry }) => {
@@ -832,6 +829,44 @@ export class RedisStore implements Store {
     return { live, dead };
   }
 
+  /**
+   * The live entries of an index set, or of an index hash with each entry's value, read by
+   * SSCAN/HSCAN a batch at a time so that the reader stops once it has `limit` of them, however
+   * large the index. Dead entries met on the way are removed (see #check).
+   */
+  async #readIndex(
+    key: Buffer,
+    type: 'set' | 'hash',
+    field: string,
+    now: number,
+    limit: number,
+  ): Promise<Array<{ id: string; value: string | null }>> {
+    const found: Array<{ id: string; value: string | null }> = [];
+    // A scan may return a member twice: ids already found are skipped, not counted again.
+    const seen = new Set<string>();
+    let cursor = '0';
+    do {
+      const command = type === 'set' ? 'SSCAN' : 'HSCAN';
+      const reply = arr(
+        await this.#link.send(key, [command, key, cursor, 'COUNT', String(SCAN_BATCH)], true),
+      );
+      cursor = str(reply[0])!;
+      const items = arr(reply[1]!);
+      const values = type === 'hash' ? new Map(pairs(items, 0)) : null;
+      const members = values ? [...values.keys()] : items.map(str);
+      const { live, dead } = await this.#check(members, field, now, seen);
+      if (dead.length > 0) {
+        const remove = type === 'set' ? 'SREM' : 'HDEL';
+        await this.#settle([this.#link.send(key, [remove, key, ...dead])]);
+      }
+      for (const entry of live) {
+        if (found.length >= limit) break;
+        found.push({ id: entry.id, value: values?.get(entry.member) ?? null });
+      }
+    } while (cursor !== '0' && found.length < limit);
+    return found;
+  }
+
   async #sweepOne(allKey: Buffer, m: string | null, now: number): Promise<ExpiredSession | null> {
     const entry = m === null ? null : parseMember(m);
     if (m === null || entry === null) {
@@ -856,8 +891,14 @@ export class RedisStore implements Store {
 
   // ---- scans ----
 
-  /** Calls `each` with every batch of session metadata keys, master by master. */
-  async #eachSessionKey(masters: Master[], each: (keys: Buffer[]) => Promise<void>) {
+  /**
+   * Calls `each` with every batch of session metadata keys, master by master, until it
+   * resolves true (it has what it wanted).
+   */
+  async #eachSessionKey(
+    masters: Master[],
+    each: (keys: Buffer[]) => Promise<boolean | void>,
+  ): Promise<void> {
     for (const master of masters) {
       let cursor = '0';
       do {
@@ -872,7 +913,7 @@ export class RedisStore implements Store {
           ]),
         );
         cursor = str(reply[0])!;
-        await each(arr(reply[1]!) as Buffer[]);
+        if (await each(arr(reply[1]!) as Buffer[])) return;
       } while (cursor !== '0');
     }
   }
@@ -895,8 +936,16 @@ export class RedisStore implements Store {
     return ids;
   }
 
-  /** [id, value] of every live session that has variable `name`, by scanning them all. */
-  async #scanVar(name: string, now: number): Promise<Array<[string, string]>> {
+  /**
+   * [id, value] of the live sessions that have variable `name` (equal to `value`, if given), by
+   * scanning them all until `limit` are found.
+   */
+  async #scanVar(
+    name: string,
+    now: number,
+    limit: number,
+    value?: string,
+  ): Promise<Array<[string, string]>> {
     const found = new Map<string, string>();
     await this.#eachSessionKey(await this.#link.masters(), async (keys) => {
       const values = await Promise.all(
@@ -908,9 +957,12 @@ export class RedisStore implements Store {
           ),
         ),
       );
-      values.forEach((value, i) => {
-        if (value !== null) found.set(this.#keys.idOfMeta(text(keys[i]!)), str(value)!);
+      values.forEach((reply, i) => {
+        const held = str(reply);
+        if (held === null || found.size >= limit || (value !== undefined && held !== value)) return;
+        found.set(this.#keys.idOfMeta(text(keys[i]!)), held);
       });
+      return found.size >= limit;
     });
     return [...found];
   }

@@ -18,6 +18,9 @@ const LIVE_JOIN = 'JOIN sessions s ON s.id = v.sid WHERE (s.deadline IS NULL OR 
  */
 const PAGE = 'id >= ?1 AND (id > ?1 OR ?2)';
 
+/** The `LIMIT ?` of a read that wants every row: SQLite takes a negative limit as none. */
+export const ALL_ROWS = -1;
+
 /** The store's statements by name. */
 export const QUERIES = {
   begin: 'BEGIN IMMEDIATE',
@@ -56,13 +59,14 @@ export const QUERIES = {
   moveVars: 'UPDATE vars SET sid = ? WHERE sid = ?',
 
   // `v.indexed = 1` repeats the partial index's WHERE, which is what lets the planner use vars_find.
-  findIndexed: `SELECT v.sid AS id FROM vars v ${LIVE_JOIN} AND v.indexed = 1 AND v.name = ? AND v.value = ?`,
-  findScan: `SELECT v.sid AS id FROM vars v ${LIVE_JOIN} AND v.name = ? AND v.value = ?`,
-  listVarIndexed: `SELECT v.sid AS id, v.value FROM vars v ${LIVE_JOIN} AND v.indexed = 1 AND v.name = ?`,
-  listVarScan: `SELECT v.sid AS id, v.value FROM vars v ${LIVE_JOIN} AND v.name = ?`,
+  // The whole-result reads end in `LIMIT ?` (see ALL_ROWS): SQLite stops stepping there.
+  findIndexed: `SELECT v.sid AS id FROM vars v ${LIVE_JOIN} AND v.indexed = 1 AND v.name = ? AND v.value = ? LIMIT ?`,
+  findScan: `SELECT v.sid AS id FROM vars v ${LIVE_JOIN} AND v.name = ? AND v.value = ? LIMIT ?`,
+  listVarIndexed: `SELECT v.sid AS id, v.value FROM vars v ${LIVE_JOIN} AND v.indexed = 1 AND v.name = ? LIMIT ?`,
+  listVarScan: `SELECT v.sid AS id, v.value FROM vars v ${LIVE_JOIN} AND v.name = ? LIMIT ?`,
 
-  listAll: `SELECT id FROM sessions WHERE ${LIVE}`,
-  listAllCls: `SELECT id FROM sessions WHERE cls = ? AND ${LIVE}`,
+  listAll: `SELECT id FROM sessions WHERE ${LIVE} LIMIT ?`,
+  listAllCls: `SELECT id FROM sessions WHERE cls = ? AND ${LIVE} LIMIT ?`,
   listPage: `SELECT id, (deadline IS NULL OR deadline > ?3) AS live FROM sessions
              WHERE ${PAGE} ORDER BY id`,
   listPageCls: `SELECT id, (deadline IS NULL OR deadline > ?3) AS live FROM sessions
@@ -71,7 +75,7 @@ export const QUERIES = {
   countLive: `SELECT (SELECT count(*) FROM sessions WHERE deadline IS NULL)
                    + (SELECT count(*) FROM sessions WHERE deadline > ?) AS n`,
   countLiveCls: `SELECT count(*) AS n FROM sessions WHERE cls = ? AND ${LIVE}`,
-  userSessions: `SELECT id FROM sessions WHERE user = ? AND ${LIVE}`,
+  userSessions: `SELECT id FROM sessions WHERE user = ? AND ${LIVE} LIMIT ?`,
   selectExpired: 'SELECT id, cls FROM sessions WHERE deadline <= ? ORDER BY deadline LIMIT ?',
   deleteAllVars: 'DELETE FROM vars',
   deleteAllSessions: 'DELETE FROM sessions',

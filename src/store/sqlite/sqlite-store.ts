@@ -23,7 +23,7 @@ import {
   type StoreLimits,
   type WriteFailure,
 } from '../types.ts';
-import { prepareAll, type Statements } from './queries.ts';
+import { ALL_ROWS, prepareAll, type Statements } from './queries.ts';
 import { migrate } from './schema.ts';
 
 /** Options of {@link SqliteStore}. */
@@ -104,6 +104,12 @@ const CURSOR_PREFIX = 'i';
 function storedDeadline(touched: number, timeout: number, expires: number): number | null {
   const deadline = deadlineOf(touched, timeout, expires);
   return deadline === Infinity ? null : deadline;
+}
+
+/** A store `limit` as the value bound to a statement's `LIMIT ?` (absent or Infinity: every row). */
+function rowLimit(limit: number | undefined): number {
+  if (limit === undefined || limit === Infinity) return ALL_ROWS;
+  return Math.max(0, Math.floor(limit));
 }
 
 /** A rejected promise carrying `error`, wrapped in an Error if something else was thrown. */
@@ -460,22 +466,22 @@ export class SqliteStore implements Store {
     });
   }
 
-  find(name: string, value: string, now: number): Promise<string[]> {
+  find(name: string, value: string, now: number, limit?: number): Promise<string[]> {
     return this.#op(false, () => {
       const rows =
         this.#indexed(name) === 1
-          ? this.#q.findIndexed.all(now, name, value)
-          : this.#q.findScan.all(now, name, value);
+          ? this.#q.findIndexed.all(now, name, value, rowLimit(limit))
+          : this.#q.findScan.all(now, name, value, rowLimit(limit));
       return (rows as Array<{ id: string }>).map((row) => row.id);
     });
   }
 
-  listVar(name: string, now: number): Promise<Array<[string, string]>> {
+  listVar(name: string, now: number, limit?: number): Promise<Array<[string, string]>> {
     return this.#op(false, () => {
       const rows =
         this.#indexed(name) === 1
-          ? this.#q.listVarIndexed.all(now, name)
-          : this.#q.listVarScan.all(now, name);
+          ? this.#q.listVarIndexed.all(now, name, rowLimit(limit))
+          : this.#q.listVarScan.all(now, name, rowLimit(limit));
       return (rows as Array<{ id: string; value: string }>).map((row) => [row.id, row.value]);
     });
   }
@@ -493,10 +499,11 @@ export class SqliteStore implements Store {
     const count = Number.isSafeInteger(wanted) && wanted > 0 ? wanted : DEFAULT_LIST_COUNT;
     return this.#op(false, () => {
       if (!paged) {
+        const limit = rowLimit(options.limit);
         const rows =
           options.cls === undefined
-            ? this.#q.listAll.all(now)
-            : this.#q.listAllCls.all(options.cls, now);
+            ? this.#q.listAll.all(now, limit)
+            : this.#q.listAllCls.all(options.cls, now, limit);
         return { cursor: '0', ids: (rows as Array<{ id: string }>).map((row) => row.id) };
       }
       // Pages walk the primary key (or sessions_cls) in id order, which touches do not change,
@@ -556,15 +563,17 @@ export class SqliteStore implements Store {
     });
   }
 
-  userSessions(user: string, now: number): Promise<string[]> {
+  userSessions(user: string, now: number, limit?: number): Promise<string[]> {
     return this.#op(false, () =>
-      (this.#q.userSessions.all(user, now) as Array<{ id: string }>).map((row) => row.id),
+      (this.#q.userSessions.all(user, now, rowLimit(limit)) as Array<{ id: string }>).map(
+        (row) => row.id,
+      ),
     );
   }
 
   destroyUser(user: string, except: string | null, now: number): Promise<string[]> {
     return this.#op(true, () => {
-      const ids = (this.#q.userSessions.all(user, now) as Array<{ id: string }>)
+      const ids = (this.#q.userSessions.all(user, now, ALL_ROWS) as Array<{ id: string }>)
         .map((row) => row.id)
         .filter((id) => id !== except);
       for (const id of ids) this.#remove(id);

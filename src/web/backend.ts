@@ -97,8 +97,10 @@ export interface SessionBackend {
   userSessions(user: string): Promise<string[]>;
   /** Destroys the user's sessions but `except`; how many. */
   destroyUser(user: string, except: string | null): Promise<number>;
-  /** Ids of the live sessions of a class. */
+  /** Ids of the live sessions of a class. @throws LIMIT past the server's maxResultIds */
   list(cls: string): Promise<string[]>;
+  /** The same ids a page at a time (LIST CURSOR), however many there are. */
+  pages(cls: string): AsyncIterable<string[]>;
   /** Live sessions, of one class if given. */
   count(cls?: string): Promise<number>;
   /** Removes expired sessions now; how many. @throws DENIED */

@@ -146,6 +146,15 @@ class ClientBackend implements SessionBackend {
     return this.#client.list({ cls });
   }
 
+  async *pages(cls: string): AsyncGenerator<string[], void> {
+    let cursor = '0';
+    do {
+      const page = await this.#client.list({ cls, cursor });
+      yield page.ids;
+      cursor = page.cursor;
+    } while (cursor !== '0');
+  }
+
   count(cls?: string): Promise<number> {
     return this.#client.count(cls);
   }

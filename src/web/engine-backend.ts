@@ -132,6 +132,15 @@ class EngineBackend implements SessionBackend {
     return this.#engine.list(toBytes(cls));
   }
 
+  async *pages(cls: string): AsyncGenerator<string[], void> {
+    let cursor = '0';
+    do {
+      const page = await this.#engine.scan(cursor, { cls: toBytes(cls) });
+      yield page.ids;
+      cursor = page.cursor;
+    } while (cursor !== '0');
+  }
+
   count(cls?: string): Promise<number> {
     return this.#engine.count(cls === undefined ? undefined : toBytes(cls));
   }

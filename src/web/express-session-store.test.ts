@@ -115,6 +115,24 @@ for (const make of BACKINGS) {
       assert.equal(await promisify(theirs.length.bind(theirs))(), 1);
     });
 
+    it('clear() pages past maxResultIds, where one LIST answers LIMIT', async () => {
+      const small = await make({ limits: { maxResultIds: 100 } });
+      after(() => small.close());
+      const store = new SessiondStore({ ...small.options, className: 'es-many' });
+      const set = promisify<string, session.SessionData, void>(store.set.bind(store));
+      // Past maxResultIds, and more than two LIST pages (100 ids each by default).
+      for (let i = 0; i < 250; i++) {
+        await set(`many-${String(i).padStart(3, '0')}-aaaaaaaaaaaaaaaaaaaa`, {
+          cookie: { originalMaxAge: null },
+          views: i,
+        });
+      }
+      assert.equal(await promisify(store.length.bind(store))(), 250);
+      await assert.rejects(promisify(store.ids.bind(store))(), { code: 'LIMIT' });
+      await promisify(store.clear.bind(store))();
+      assert.equal(await promisify(store.length.bind(store))(), 0);
+    });
+
     it("the cookie's maxAge becomes the idle timeout; touch extends it", async () => {
       const store = storeOf('es-ttl');
       const browser = await start(store, { maxAge: 60_000 });

@@ -127,9 +127,11 @@ export class SessiondStore extends session.Store {
     return out;
   }
 
+  /** A page at a time, so any number of sessions is cleared (all() and ids() stop at LIMIT). */
   async #clear(): Promise<void> {
-    const ids = await this.#backend.list(this.#cls);
-    await Promise.all(ids.map((sid) => this.#backend.destroy(sid)));
+    for await (const ids of this.#backend.pages(this.#cls)) {
+      await Promise.all(ids.map((sid) => this.#backend.destroy(sid)));
+    }
   }
 
   /** The cookie's remaining lifetime in seconds, else the store's ttl. */

@@ -294,7 +294,8 @@ export class SessiondClient {
   /**
    * Session ids (msession_list): all of them (of one class if given), or with `cursor` one page
    * of at most `count`. For large servers prefer `scan()`.
-   * @throws ERR for an unknown cursor; LIMIT when count exceeds the server's maxListCount
+   * @throws ERR for an unknown cursor; LIMIT when count exceeds the server's maxListCount, or
+   * when all ids would be more than its maxResultIds (use `scan()`)
    */
   list(options?: { cls?: string }): Promise<string[]>;
   list(options: { cursor: string; count?: number; cls?: string }): Promise<ListPage>;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { describe, it } from 'node:test';
 import { RawClient } from '../server/test-support.ts';
 
@@ -74,6 +75,41 @@ describe('sessiond serve limits', () => {
       assert.match(((await client.call('LIST')) as { error: string }).error, /^LIMIT .*exceeds 2/);
     } finally {
       client.close();
+      child.kill('SIGTERM');
+    }
+    assert.equal(await exited, 0);
+  });
+});
+
+describe('sessiond serve HTTP', () => {
+  it('--http-allowed-hosts adds names to IP literals and localhost; others get 403', async () => {
+    const { child, exited, output } = await serveMemory([
+      '--http-port',
+      '0',
+      '--http-allowed-hosts',
+      'sessions.test',
+    ]);
+    try {
+      const [, port] = /HTTP on [^:]+:(\d+)/.exec(output()) ?? [];
+      assert.ok(port, output());
+      /** The status of GET /v1/commands with `host` as the Host header. */
+      const status = (host: string) =>
+        new Promise<number>((resolve, reject) => {
+          const req = httpRequest(
+            { host: '127.0.0.1', port: Number(port), path: '/v1/commands', headers: { host } },
+            (res) => {
+              res.resume();
+              resolve(res.statusCode!);
+            },
+          );
+          req.on('error', reject);
+          req.end();
+        });
+      assert.equal(await status(`sessions.test:${port}`), 200);
+      assert.equal(await status(`localhost:${port}`), 200);
+      // A name it was not given: what a DNS rebinding page would send.
+      assert.equal(await status(`rebind.attacker.test:${port}`), 403);
+    } finally {
       child.kill('SIGTERM');
     }
     assert.equal(await exited, 0);

@@ -159,6 +159,33 @@ export function runStoreConformance(name: string, makeStore: StoreFactory): void
         assert.equal(await engine.get('s1', 'name', 'dflt'), '');
       });
 
+      it('keeps SQL, Lua and pattern metacharacters as plain bytes in every field', async () => {
+        // Defends against injection: every store must pass these as parameters, never as code.
+        const { engine } = await setup();
+        const id = "o'brien--x'/**/OR/**/'1'='1";
+        const hostile = [
+          "'); DROP TABLE sessions; --",
+          '"; DELETE FROM vars WHERE 1=1; --',
+          "' OR '1'='1",
+          '*?[]\\%_',
+          ']] .. redis.call("FLUSHALL") .. [[',
+          '$1 $$ \\0 \x00',
+        ];
+        await engine.create(id, { cls: hostile[0]!, data: hostile[1]! });
+        await engine.create('bystander');
+        for (const [i, text] of hostile.entries()) await engine.set(id, text, `${i}:${text}`);
+        await engine.setUser(id, hostile[2]!);
+        for (const [i, text] of hostile.entries()) {
+          assert.equal(await engine.get(id, text), `${i}:${text}`);
+        }
+        assert.equal(await engine.getData(id), hostile[1]);
+        assert.deepEqual(await engine.userSessions(hostile[2]!), [id]);
+        assert.deepEqual(await engine.find(hostile[3]!, `3:${hostile[3]!}`), [id]);
+        assert.deepEqual(await engine.list(hostile[0]!), [id]);
+        assert.equal(await engine.count(), 2);
+        assert.equal(await engine.ctl('bystander', 'EXIST'), 1);
+      });
+
       it('setMany() writes all pairs and getAll() returns every variable', async () => {
         const { engine } = await setup();
         await engine.create('s1');

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { describe, it } from 'node:test';
 import { RawClient } from '../server/test-support.ts';
+import { otherLimits } from './serve.ts';
 
 const bin = new URL('../../bin/sessiond.js', import.meta.url).pathname;
 const SID = 'Zq8mW3xK7pN2rT5vY9bC4dF6gH1jL0sA';
@@ -73,6 +74,50 @@ describe('sessiond serve limits', () => {
       assert.equal(((await client.call('LIST')) as string[]).length, 2);
       await client.call('CREATE', 'c');
       assert.match(((await client.call('LIST')) as { error: string }).error, /^LIMIT .*exceeds 2/);
+    } finally {
+      client.close();
+      child.kill('SIGTERM');
+    }
+    assert.equal(await exited, 0);
+  });
+});
+
+describe('sessiond serve, every limit has a setting', () => {
+  it('--limit NAME=N sets any engine limit; a bad or flagged name is refused', () => {
+    assert.deepEqual(otherLimits(['maxLeaseMs=100', 'maxListCount=5']), {
+      maxLeaseMs: 100,
+      maxListCount: 5,
+    });
+    assert.throws(() => otherLimits(['maxLeases=1']), /--limit: expected NAME=N .*maxLeaseMs/);
+    assert.throws(() => otherLimits(['maxLeaseMs=-1']), /--limit: expected NAME=N/);
+    assert.throws(() => otherLimits(['maxLeaseMs']), /--limit: expected NAME=N/);
+    assert.throws(() => otherLimits(['maxVars=3']), /own flag, --max-vars/);
+  });
+
+  it('--limit and --max-body-bytes reach the engine and the HTTP port', async () => {
+    const { child, port, exited, output } = await serveMemory([
+      '--limit',
+      'maxLeaseMs=100',
+      '--http-port',
+      '0',
+      '--max-body-bytes',
+      '64',
+    ]);
+    const client = await RawClient.connect(port);
+    try {
+      await client.call('CREATE', SID);
+      assert.equal(typeof (await client.call('LOCK', SID, 'LEASE', '100')), 'number');
+      const over = (await client.call('LOCK', SID, 'LEASE', '101')) as { error: string };
+      assert.match(over.error, /^LIMIT .*maxLeaseMs/);
+      const [, httpPort] = /HTTP on [^:]+:(\d+)/.exec(output()) ?? [];
+      const post = (body: string) =>
+        fetch(`http://127.0.0.1:${httpPort}/v1/command`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+        });
+      assert.equal((await post(JSON.stringify(['PING']))).status, 200);
+      assert.equal((await post(JSON.stringify(['PING', 'x'.repeat(64)]))).status, 413);
     } finally {
       client.close();
       child.kill('SIGTERM');

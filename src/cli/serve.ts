@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Engine } from '../core/engine.ts';
+import { DEFAULT_LIMITS, type Limits } from '../core/limits.ts';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../server/observability/logger.ts';
 import { loadPlugin } from '../server/plugin-loader.ts';
 import { SessiondServer } from '../server/server.ts';
@@ -32,6 +33,7 @@ export async function serve(settings: Settings): Promise<SessiondServer> {
     onError: (error) => logger.error({ err: error }, 'hook, listener or event transport failed'),
     defaultTimeout: settings.defaultTimeout!,
     limits: {
+      ...otherLimits(settings.limit),
       maxValueBytes: settings.maxValueBytes!,
       maxVars: settings.maxVars!,
       maxDataBytes: settings.maxDataBytes!,
@@ -70,6 +72,8 @@ export async function serve(settings: Settings): Promise<SessiondServer> {
             host: settings.httpHost!,
             port: settings.httpPort!,
             ...(tls && { tls }),
+            maxBodyBytes: settings.maxBodyBytes!,
+            maxConnections: settings.maxHttpConnections!,
             ...(settings.httpAllowedHosts && { allowedHosts: settings.httpAllowedHosts }),
           },
     auth: {
@@ -119,4 +123,32 @@ export async function serve(settings: Settings): Promise<SessiondServer> {
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
   return server;
+}
+
+/** Limits with a flag of their own: `--limit` refuses them, so one value has one place. */
+const FLAGGED_LIMITS: Partial<Record<keyof Limits, string>> = {
+  maxValueBytes: '--max-value-bytes',
+  maxVars: '--max-vars',
+  maxDataBytes: '--max-data-bytes',
+  maxResultIds: '--max-result-ids',
+};
+
+/**
+ * `--limit NAME=N` entries as engine limits; the engine checks that each is a positive integer.
+ * @throws Error naming the entry when it is not NAME=N, names no limit, or has its own flag
+ */
+export function otherLimits(entries: readonly string[]): Partial<Limits> {
+  const limits: Partial<Limits> = {};
+  for (const entry of entries) {
+    const [name = '', value = '', ...rest] = entry.split('=');
+    if (!Object.hasOwn(DEFAULT_LIMITS, name) || rest.length > 0 || !/^\d+$/.test(value)) {
+      throw new Error(
+        `--limit: expected NAME=N with NAME one of ${Object.keys(DEFAULT_LIMITS).join(', ')}, got "${entry}"`,
+      );
+    }
+    const flag = FLAGGED_LIMITS[name as keyof Limits];
+    if (flag) throw new Error(`--limit: ${name} has its own flag, ${flag}`);
+    limits[name as keyof Limits] = Number(value);
+  }
+  return limits;
 }

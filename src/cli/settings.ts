@@ -126,6 +126,23 @@ export const SETTINGS = {
     fallback: '100000',
     help: 'most ids in one LIST (without CURSOR), FIND, LISTVAR or USERSESSIONS reply',
   },
+  limit: {
+    flag: 'limit',
+    type: 'list',
+    help: 'any other engine limit as NAME=N, e.g. maxLeaseMs=60000 (names: see the README)',
+  },
+  maxBodyBytes: {
+    flag: 'max-body-bytes',
+    type: 'integer',
+    fallback: String(16 * 1024 * 1024),
+    help: 'largest HTTP request body',
+  },
+  maxHttpConnections: {
+    flag: 'max-http-connections',
+    type: 'integer',
+    fallback: '10000',
+    help: 'HTTP connections at once; more are closed unanswered',
+  },
   logLevel: {
     flag: 'log-level',
     type: 'string',

@@ -29,6 +29,21 @@ export default tseslint.config(
     },
   },
   {
+    // Ids, lock keys and secrets come from node:crypto: defends against predictable session ids.
+    files: ['src/core/**/*.ts', 'src/store/**/*.ts', 'src/server/auth.ts', 'src/web/signing.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        {
+          object: 'Math',
+          property: 'random',
+          message: 'Use node:crypto (randomBytes, randomInt).',
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {

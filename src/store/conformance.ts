@@ -181,7 +181,7 @@ export function runStoreConformance(name: string, makeStore: StoreFactory): void
         assert.equal(await engine.getData(id), hostile[1]);
         assert.deepEqual(await engine.userSessions(hostile[2]!), [id]);
         assert.deepEqual(await engine.find(hostile[3]!, `3:${hostile[3]!}`), [id]);
-        assert.deepEqual(await engine.list(hostile[0]!), [id]);
+        assert.deepEqual(await engine.list(hostile[0]), [id]);
         assert.equal(await engine.count(), 2);
         assert.equal(await engine.ctl('bystander', 'EXIST'), 1);
       });

@@ -182,6 +182,21 @@ describe('RESP server: every command', () => {
     assert.equal(await client.call('EMPTY'), 1);
   });
 
+  it('never echoes a whole session id in an error reply', async () => {
+    // Defends against ids leaking into client logs and error trackers that record replies.
+    const { client } = await setup();
+    const sid = 'Zq8mW3xK7pN2rT5vY9bC4dF6gH1jL0sA';
+    for (const command of [
+      ['GET', sid, 'a'],
+      ['SET', sid, 'a', '1'],
+      ['INC', sid, 'n'],
+    ]) {
+      const reply = (await client.call(...command)) as { error: string };
+      assert.match(reply.error, /^NOSESSION /);
+      assert.ok(!reply.error.includes(sid), reply.error);
+    }
+  });
+
   it('runs plugin functions the operator loaded, and a throwing plugin errors only its caller', async () => {
     const { client, server } = await setup();
     const dir = mkdtempSync(join(tmpdir(), 'sessiond-plugin-'));

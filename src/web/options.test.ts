@@ -27,6 +27,9 @@ describe('options are checked at startup', () => {
     assert.deepEqual(options.gc, { probability: 0.01 });
     assert.equal(options.concurrency, 'none');
     assert.equal(options.trustProxy('127.0.0.1'), false);
+    // Idle sessions end after 30 minutes; the absolute lifetime is the app's choice (SECURITY.md).
+    assert.equal(options.idleTimeout, 1800);
+    assert.equal(options.absoluteTimeout, 0);
   });
 
   it('exactly one of engine, client or backend', () => {

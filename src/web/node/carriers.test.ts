@@ -61,6 +61,25 @@ for (const make of BACKINGS) {
     });
 
     describe('carriers', () => {
+      it('cookie mode never reads an id from the URL or a header', async () => {
+        // Defends against ids leaking through Referer and logs, and fixation by a crafted link.
+        const { server } = await app({ className: 'cookie-only' });
+        const first = await fetch(`${server.url}/set?name=x&value=5`);
+        const [cookie] = first.headers.getSetCookie();
+        const id = /^sessiond=([^;]+)/.exec(cookie!)![1]!;
+        const viaUrl = await fetch(`${server.url}/get?name=x&sessiond=${encodeURIComponent(id)}`, {
+          headers: { 'x-session-id': id },
+        });
+        assert.equal(await viaUrl.text(), 'null', 'the session is not reached without its cookie');
+        for (const set of viaUrl.headers.getSetCookie()) {
+          assert.ok(!set.includes(id), 'never a cookie for the id in the URL');
+        }
+        const viaCookie = await fetch(`${server.url}/get?name=x`, {
+          headers: { cookie: `sessiond=${id}` },
+        });
+        assert.equal(await viaCookie.text(), '5');
+      });
+
       it('the header carrier reads X-Session-Id and answers a new id in it', async () => {
         const { server } = await app({ className: 'header', carrier: 'header' });
         const first = await fetch(`${server.url}/set?name=x&value=5`);

@@ -13,6 +13,24 @@ describe('SessionValues', () => {
     assert.deepEqual(values.changes(), { set: [], unset: [] }, 'reading changes nothing');
   });
 
+  it('stored code stays inert text: nothing is evaluated or revived (PHPLib eval-ed it)', () => {
+    const attacks = {
+      js: 'globalThis.__sessiondPwned = 1',
+      php: 'O:8:"stdClass":1:{s:1:"a";s:26:"system(\'rm -rf /\'); exit;";}',
+      proto: '{"__proto__":{"__sessiondPwned":1},"constructor":{"prototype":{"x":1}}}',
+      fn: '{"toJSON":"function(){return 1}","valueOf":"() => 1"}',
+    };
+    const values = loaded(attacks);
+    assert.equal(values.get('js'), attacks.js);
+    assert.equal(values.get('php'), attacks.php);
+    const proto = values.get('proto') as Record<string, unknown>;
+    // JSON.parse makes "__proto__" an own key; nothing reaches Object.prototype.
+    assert.ok(Object.hasOwn(proto, '__proto__'));
+    assert.equal(({} as Record<string, unknown>)['__sessiondPwned'], undefined);
+    assert.equal(typeof (values.get('fn') as Record<string, unknown>)['toJSON'], 'string');
+    assert.equal((globalThis as Record<string, unknown>)['__sessiondPwned'], undefined);
+  });
+
   it('writes only what changed, in-place changes included', () => {
     const values = loaded({ a: '1', b: '{"x":1}', c: '"same"' });
     values.set('a', 2);

@@ -1,5 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
+import { connect as netConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { request as httpRequest } from 'node:http';
 import { describe, it } from 'node:test';
 import { RawClient } from '../server/test-support.ts';
@@ -158,5 +165,70 @@ describe('sessiond serve HTTP', () => {
       child.kill('SIGTERM');
     }
     assert.equal(await exited, 0);
+  });
+});
+
+describe('sessiond serve TLS', () => {
+  it('--tls-cert and --tls-key make both ports speak TLS only', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sessiond-serve-tls-'));
+    try {
+      execFileSync(
+        'openssl',
+        [
+          ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1'],
+          ...['-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')],
+          ...['-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'],
+        ],
+        { stdio: 'ignore' },
+      );
+      const ca = readFileSync(join(dir, 'cert.pem'));
+      const { child, port, exited, output } = await serveMemory([
+        ...['--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'key.pem')],
+        ...['--http-port', '0'],
+      ]);
+      try {
+        // RESP over TLS, the certificate checked against the test's own CA.
+        const secure = tlsConnect({ host: '127.0.0.1', port, ca });
+        secure.write('PING\r\n');
+        const [answer] = (await once(secure, 'data')) as [Buffer];
+        assert.equal(answer.toString(), '+PONG\r\n');
+        secure.destroy();
+        // Plaintext gets no answer: defends against credentials and ids crossing in the clear.
+        const plain = netConnect(port, '127.0.0.1');
+        plain.on('error', () => {});
+        let heard = '';
+        plain.on('data', (chunk: Buffer) => (heard += chunk.toString('latin1')));
+        plain.write('PING\r\n');
+        await once(plain, 'close');
+        assert.ok(!heard.includes('+PONG'), heard);
+        const [, httpPort] = /HTTP on [^:]+:(\d+)/.exec(output()) ?? [];
+        const status = await new Promise<number>((resolve, reject) => {
+          httpsGet({ host: '127.0.0.1', port: Number(httpPort), path: '/healthz', ca }, (res) => {
+            res.resume();
+            resolve(res.statusCode!);
+          }).on('error', reject);
+        });
+        assert.equal(status, 200);
+      } finally {
+        child.kill('SIGTERM');
+      }
+      assert.equal(await exited, 0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses one of --tls-cert and --tls-key without the other', async () => {
+    const child = spawn(
+      process.execPath,
+      [bin, 'serve', '--store', 'memory', '--tls-cert', 'c.pem'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let err = '';
+    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    assert.equal(await new Promise((resolve) => child.once('exit', resolve)), 1);
+    assert.match(err, /--tls-cert and --tls-key go together/);
   });
 });

@@ -93,7 +93,7 @@ export const SETTINGS = {
     flag: 'max-args',
     type: 'integer',
     fallback: '65536',
-    help: 'most arguments in one command',
+    help: 'most arguments in one command (RESP; an HTTP body may hold twice as many JSON values)',
   },
   maxInline: {
     flag: 'max-inline',

@@ -15,7 +15,7 @@ import {
   type Reply,
 } from '../protocol/resp/encoder.ts';
 import type { Auth, Rights } from './auth.ts';
-import { runCommand, type CommandContext } from './commands/table.ts';
+import { commandName, runCommand, type CommandContext } from './commands/table.ts';
 import type { Metrics } from './observability/metrics.ts';
 import type { PubSub, Subscriber } from './pubsub.ts';
 import type { ServerStats } from './stats.ts';
@@ -191,7 +191,7 @@ export class RespConnection implements Subscriber {
 
   /** Runs one request; connection commands here, the rest through the shared command table. */
   #dispatch(request: string[]): Reply | Promise<Reply> | undefined {
-    const name = request[0]!.toUpperCase();
+    const name = commandName(request[0]!);
     const args = request.slice(1);
     this.#shared.stats.commands++;
     if (!this.#rights.authenticated && name !== 'AUTH' && name !== 'HELLO' && name !== 'QUIT') {

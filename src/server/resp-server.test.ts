@@ -182,6 +182,12 @@ describe('RESP server: every command', () => {
     assert.equal(await client.call('EMPTY'), 1);
   });
 
+  it('takes command names byte for byte: no Unicode casing turns ß into SS', async () => {
+    const { client } = await setup();
+    assert.equal(code(await client.call('USERSE\xdfIONS', 'alice')), 'ERR');
+    assert.deepEqual(await client.call('usersessions', 'alice'), []);
+  });
+
   it('never echoes a whole session id in an error reply', async () => {
     // Defends against ids leaking into client logs and error trackers that record replies.
     const { client } = await setup();

@@ -172,6 +172,9 @@ export class SessiondServer {
             ...(httpOptions.maxBodyBytes !== undefined && {
               maxBodyBytes: httpOptions.maxBodyBytes,
             }),
+            ...(options.resp?.decoderLimits?.maxArgs !== undefined && {
+              maxArgs: options.resp.decoderLimits.maxArgs,
+            }),
             ...(httpOptions.allowedHosts !== undefined && {
               allowedHosts: httpOptions.allowedHosts,
             }),

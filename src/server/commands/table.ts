@@ -337,6 +337,16 @@ export const COMMAND_TABLE: ReadonlyMap<string, CommandSpec> = new Map(
 );
 
 /**
+ * A command name in upper case, ASCII letters only. Unicode casing turns the byte ß into "SS",
+ * the one Latin-1 byte that uppercases into ASCII: such a name is left as it came, so
+ * `USERSE\xDFIONS` is unknown (defends against aliases slipping past name-based filters).
+ */
+export function commandName(raw: string): string {
+  const upper = raw.toUpperCase();
+  return upper.length === raw.length ? upper : raw;
+}
+
+/**
  * Looks up and runs one command from its name and arguments.
  * @throws ERR for an unknown command or a wrong number of arguments; DENIED without the admin
  * right; and whatever the command raises
@@ -346,7 +356,7 @@ export function runCommand(
   name: string,
   args: readonly string[],
 ): Promise<Reply> | Reply {
-  const spec = COMMAND_TABLE.get(name) ?? COMMAND_TABLE.get(name.toUpperCase());
+  const spec = COMMAND_TABLE.get(name) ?? COMMAND_TABLE.get(commandName(name));
   if (!spec) throw syntaxError(`unknown command '${name}'`);
   if (args.length < spec.min || args.length > spec.max) {
     throw syntaxError(`wrong number of arguments for '${spec.name.toLowerCase()}' command`);

@@ -325,7 +325,7 @@ describe('HTTP door: errors', () => {
   });
 
   it('asks for credentials: NOAUTH without, WRONGPASS when wrong, admin commands for admin', async () => {
-    const { base } = await start({ auth: { password: 'pw', adminPassword: 'root' } });
+    const { base, stats } = await start({ auth: { password: 'pw', adminPassword: 'root' } });
     const none = await command(base, ['PING']);
     assert.equal(none.status, 401);
     assert.equal(none.body.error?.code, 'NOAUTH');
@@ -333,6 +333,8 @@ describe('HTTP door: errors', () => {
     const wrong = await command(base, ['PING'], { authorization: 'Bearer nope' });
     assert.equal(wrong.status, 401);
     assert.equal(wrong.body.error?.code, 'WRONGPASS');
+    // Counted, so that guessing shows in INFO and the metrics; missing credentials are not.
+    assert.equal(stats.authFailures, 1);
     const basic = (userPass: string) => `Basic ${Buffer.from(userPass).toString('base64')}`;
     assert.equal((await command(base, ['PING'], { authorization: 'Bearer pw' })).status, 200);
     assert.equal((await command(base, ['PING'], { authorization: basic(':pw') })).status, 200);

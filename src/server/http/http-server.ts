@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { TlsOptions } from 'node:tls';
 import { SessiondError, syntaxError } from '../../errors.ts';
+import { DEFAULT_DECODER_LIMITS } from '../../protocol/resp/decoder.ts';
 import type { ErrorReply, Reply } from '../../protocol/resp/encoder.ts';
 import type { AdminPage } from '../admin/admin-page.ts';
 import type { Auth, Rights } from '../auth.ts';
@@ -86,6 +87,11 @@ export interface HttpServerOptions {
    * see {@link refuseForeignHost}.
    */
   allowedHosts?: readonly string[];
+  /**
+   * Most arguments in one command, as on the RESP port (default 65,536); a body may hold twice
+   * that many JSON values, past which it is 413 LIMIT.
+   */
+  maxArgs?: number;
   context: CommandContext;
   auth: Auth;
   stats: ServerStats;
@@ -141,6 +147,7 @@ export class HttpServer {
   #options: HttpServerOptions;
   #maxBodyBytes: number;
   #allowedHosts: ReadonlySet<string>;
+  #maxJsonValues: number;
   #streams = new Set<EventStream>();
   // Sockets with a response in progress: a parse error on one must not be answered mid-reply.
   #busySockets = new WeakSet<Duplex>();
@@ -149,6 +156,7 @@ export class HttpServer {
   constructor(options: HttpServerOptions) {
     this.#options = options;
     this.#maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.#maxJsonValues = 2 * (options.maxArgs ?? DEFAULT_DECODER_LIMITS.maxArgs);
     this.#allowedHosts = new Set(
       (options.allowedHosts ?? []).map((name) => name.toLowerCase().replace(/\.$/, '')),
     );
@@ -156,8 +164,12 @@ export class HttpServer {
       headersTimeout: HEADERS_TIMEOUT_MS,
       requestTimeout: REQUEST_TIMEOUT_MS,
       keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
-      // A request without Host is refused (Node's default, stated): HTTP/1.1 requires one.
-      requireHostHeader: true,
+      // Node looks for timed-out headers every 30 s by default; every second holds slowloris
+      // clients to about HEADERS_TIMEOUT_MS.
+      connectionsCheckingInterval: 1000,
+      // An HTTP/1.1 request without Host is refused in #route, not by Node: Node's 400 has no
+      // error body.
+      requireHostHeader: false,
     };
     const handler = (request: IncomingMessage, response: ServerResponse) =>
       void this.#handle(request, response);
@@ -174,6 +186,11 @@ export class HttpServer {
     });
     this.#server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) =>
       this.#clientError(error, socket),
+    );
+    // An Expect other than 100-continue (RFC 9110 section 10.1.1): 417 as Node answers it, but
+    // with an error body; the unread body closes the connection.
+    this.#server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) =>
+      this.#json(request, response, 417, errorJson('ERR', 'unsupported Expect header')),
     );
   }
 
@@ -225,6 +242,10 @@ export class HttpServer {
   }
 
   async #route(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    // HTTP/1.1 requires Host (RFC 9112 section 3.2), and the Host checks below read it.
+    if (request.headers.host === undefined && request.httpVersion === '1.1') {
+      throw syntaxError('request has no Host header');
+    }
     const url = requestUrl(request);
     const path = url.pathname;
     if (path === '/healthz') {
@@ -243,13 +264,17 @@ export class HttpServer {
     const rights = this.#authenticate(request);
     if (path === '/v1/command') {
       allow(request, ['POST']);
-      const [name, ...args] = commandFromArray(await readJsonBody(request, this.#maxBodyBytes));
+      const [name, ...args] = commandFromArray(
+        await readJsonBody(request, this.#maxBodyBytes, this.#maxJsonValues),
+      );
       return this.#command(request, response, rights, name!, args);
     }
     if (path.startsWith('/v1/command/')) {
       allow(request, ['POST']);
       const name = decodeName(path.slice('/v1/command/'.length));
-      const args = argsFromObject(await readJsonBody(request, this.#maxBodyBytes));
+      const args = argsFromObject(
+        await readJsonBody(request, this.#maxBodyBytes, this.#maxJsonValues),
+      );
       return this.#command(request, response, rights, name, args);
     }
     if (path === '/v1/commands') {
@@ -277,7 +302,7 @@ export class HttpServer {
     if (path === '/admin/api/session' && admin) {
       // POST with the id in the body: an id in the URL would land in access and proxy logs.
       allow(request, ['POST']);
-      const id = idFromObject(await readJsonBody(request, this.#maxBodyBytes));
+      const id = idFromObject(await readJsonBody(request, this.#maxBodyBytes, this.#maxJsonValues));
       return this.#json(request, response, 200, await admin.session(id));
     }
     throw new HttpError(404, 'ERR', 'no such route');
@@ -352,6 +377,7 @@ export class HttpServer {
     }
     const rights = auth.check(credentials.user, credentials.password);
     if (!rights) {
+      this.#options.stats.authFailures++;
       throw new SessiondError('WRONGPASS', 'invalid username-password pair or user is disabled.');
     }
     return rights;

@@ -224,6 +224,27 @@ describe('HTTP door: commands', () => {
     assert.deepEqual(set && { min: set.min, max: set.max }, { min: 3, max: null });
     assert.ok(commands.some((c) => c.name === 'EMPTY'));
     assert.ok(commands.every((c) => c.summary.length > 0));
+    // No command loads or runs code: msession's PLUGIN loaded any .so a client named; here
+    // plugins come only from the operator's --plugin (defends against remote code execution).
+    const names = new Set(commands.map((c) => c.name));
+    for (const verb of [
+      'EVAL',
+      'EVALSHA',
+      'SCRIPT',
+      'FUNCTION',
+      'MODULE',
+      'LOAD',
+      'CONFIG',
+      'DEBUG',
+    ]) {
+      assert.ok(!names.has(verb), verb);
+    }
+    // Replies are never cached or sniffed as another type.
+    assert.equal(answer.headers.get('cache-control'), 'no-store');
+    assert.equal(answer.headers.get('x-content-type-options'), 'nosniff');
+    const reply = await command(base, ['PING']);
+    assert.equal(reply.headers.get('cache-control'), 'no-store');
+    assert.equal(reply.headers.get('x-content-type-options'), 'nosniff');
   });
 
   it('refuses the connection-only commands and points at their HTTP form', async () => {

@@ -34,7 +34,7 @@ interface LockState {
 }
 
 interface OpenCursor {
-  ids: MapIterator<string>;
+  ids: Iterator<string, void>;
   usedAt: number;
 }
 
@@ -334,8 +334,8 @@ export class MemoryStore implements Store {
     let token = options.cursor;
     let open: OpenCursor | undefined;
     if (token === '0') {
-      // A Map iterator visits every key present from its start to its end exactly once,
-      // whatever is added or removed meanwhile: the guarantee SCAN gives.
+      // A Map iterator (one per shard, in turn) visits every key present from its start to its
+      // end exactly once, whatever is added or removed meanwhile: the guarantee SCAN gives.
       open = { ids: this.#table.slots.keys(), usedAt: now };
       token = `m${randomBytes(9).toString('base64url')}`;
       if (this.#cursors.size >= MAX_OPEN_CURSORS)
@@ -360,7 +360,8 @@ export class MemoryStore implements Store {
 
   async count(now: number, cls?: string): Promise<number> {
     this.#open();
-    this.#reaped.push(...this.#reap(now, Infinity));
+    // One push at a time: a spread of ~125k or more arguments throws RangeError.
+    for (const expired of this.#reap(now, Infinity)) this.#reaped.push(expired);
     if (cls !== undefined) return this.#classCounts.get(cls) ?? 0;
     return this.#table.size;
   }
@@ -507,7 +508,7 @@ export class MemoryStore implements Store {
         }
       }
       for (const id of notYet) t.scheduled[t.slots.get(id)!] = due.key;
-      due.ids.push(...notYet);
+      for (const id of notYet) due.ids.push(id);
       if (due.ids.length > 0) break; // the rest of this second's bucket is not due yet
       this.#wheel.dropEarliest();
       due = this.#wheel.earliestDue(now);

@@ -1,4 +1,5 @@
 import { EMPTY_VARS, type Vars } from './packed-vars.ts';
+import { ShardedMap } from './sharded-map.ts';
 import { deadlineOf } from '../types.ts';
 
 /**
@@ -8,7 +9,7 @@ import { deadlineOf } from '../types.ts';
  */
 export class SessionTable {
   /** id → slot. */
-  readonly slots = new Map<string, number>();
+  readonly slots = new ShardedMap<number>();
   ids: Array<string | undefined> = [];
   cls: string[] = [];
   data: string[] = [];

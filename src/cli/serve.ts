@@ -102,21 +102,28 @@ export async function serve(settings: Settings): Promise<SessiondServer> {
     `sessiond ${store.kind} store; RESP on ${address}:${port}${http}`,
   );
   let stopping = false;
+  /** Exits once the log lines written so far have left (pino writes asynchronously). */
+  const exit = (code: number) => {
+    logger.flush(() => process.exit(code));
+    // Should the flush never call back (stdout gone), exit anyway.
+    setTimeout(() => process.exit(code), 2000);
+  };
   const stop = (signal: string) => {
     if (stopping) {
       logger.warn({ signal }, `${signal} again, exiting now`);
-      process.exit(1);
+      exit(1);
+      return;
     }
     stopping = true;
     logger.info({ signal }, `${signal}: finishing commands in flight`);
     server.close().then(
       () => {
         logger.info('stopped');
-        process.exit(0);
+        exit(0);
       },
       (error: unknown) => {
         logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
+        exit(1);
       },
     );
   };

@@ -108,7 +108,7 @@ function checkCounter(
   // No value above the INCs invoked so far: nothing sees an INC that has not begun.
   const invokes = incs.map((op) => op.invokedAt).sort(cmp);
   for (const s of [...seen].sort((a, b) => cmp(a.op.completedAt, b.op.completedAt))) {
-    const begun = countBelow(invokes, s.op.completedAt);
+    const begun = countAtOrBefore(invokes, s.op.completedAt);
     if (s.value > begun) {
       flag(
         'impossible-value',
@@ -218,12 +218,13 @@ function linearize(variable: string, all: Operation[], origin: bigint, found: Vi
   }
 }
 
-function countBelow(sorted: readonly bigint[], limit: bigint): number {
+/** How many of `sorted` are at or before `limit`: an INC invoked in the instant it completed counts. */
+function countAtOrBefore(sorted: readonly bigint[], limit: bigint): number {
   let lo = 0;
   let hi = sorted.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (sorted[mid]! < limit) lo = mid + 1;
+    if (sorted[mid]! <= limit) lo = mid + 1;
     else hi = mid;
   }
   return lo;

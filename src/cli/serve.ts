@@ -102,17 +102,18 @@ export async function serve(settings: Settings): Promise<SessiondServer> {
     `sessiond ${store.kind} store; RESP on ${address}:${port}${http}`,
   );
   let stopping = false;
-  /** Exits once the log lines written so far have left (pino writes asynchronously). */
+  /**
+   * Ends the process once the event loop is empty, so pino's asynchronous write of the last
+   * lines completes (process.exit() could cut one off); after 2 s it exits regardless.
+   */
   const exit = (code: number) => {
-    logger.flush(() => process.exit(code));
-    // Should the flush never call back (stdout gone), exit anyway.
-    setTimeout(() => process.exit(code), 2000);
+    process.exitCode = code;
+    setTimeout(() => process.exit(code), 2000).unref();
   };
   const stop = (signal: string) => {
     if (stopping) {
       logger.warn({ signal }, `${signal} again, exiting now`);
-      exit(1);
-      return;
+      process.exit(1);
     }
     stopping = true;
     logger.info({ signal }, `${signal}: finishing commands in flight`);

@@ -12,6 +12,7 @@ import { SessiondClient } from '../../src/client/client.ts';
 import { SessiondError } from '../../src/errors.ts';
 import { dataNumber, expectation, settle, type Expectation, type Observed } from './ledger.ts';
 import type { CrashTarget } from './targets.ts';
+import { seededRandom } from '../support/random.ts';
 
 /** How a trial runs. */
 export interface TrialOptions {
@@ -48,18 +49,6 @@ export interface TrialResult {
   unexpected: string[];
   /** The first few findings, for the report. */
   findings: string[];
-}
-
-/** A seeded pseudo-random generator in [0, 1) (mulberry32): the same seed, the same delays. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const SESSIOND = fileURLToPath(new URL('../../bin/sessiond.js', import.meta.url));

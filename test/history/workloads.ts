@@ -5,21 +5,10 @@
  */
 import type { SessiondClient } from '../../src/client/client.ts';
 import type { Call, History, Value } from './history.ts';
+import { seededRandom as random } from '../support/random.ts';
 
 /** The variable the lock holders read and write back plus one. */
 export const REGISTER = 'register';
-
-/** A seeded generator of floats in [0, 1) (mulberry32), so a failing run can be replayed. */
-export function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** LOCKED replies a client takes before it gives up (a lock that is never freed). */
 const MAX_LOCK_TRIES = 5000;

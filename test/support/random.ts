@@ -1,0 +1,15 @@
+/**
+ * A seeded generator of floats in [0, 1) (mulberry32), for the proofs under test/ and scripts/:
+ * the same seed gives the same choices, so a failing run can be replayed. Not for anything
+ * secret (ids and keys come from node:crypto).
+ */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -17,6 +17,9 @@ import { SessionValues } from './values.ts';
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled by declaration merging
 export interface SessionData {}
 
+/** Made once: #serial runs on every save, and the queue only needs to know an operation ended. */
+const ignore = (): void => undefined;
+
 /** The type of variable `K`: declared in SessionData, else unknown JSON. */
 export type SessionValue<K extends string> = K extends keyof SessionData ? SessionData[K] : unknown;
 
@@ -243,7 +246,7 @@ export class Session {
 
   #serial<T>(operation: () => Promise<T>): Promise<T> {
     const run = this.#queue.then(operation, operation);
-    this.#queue = run.catch(() => undefined);
+    this.#queue = run.catch(ignore);
     return run;
   }
 

@@ -1,7 +1,10 @@
-import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 
 /** HMAC-SHA256 keys shorter than this could be brute-forced offline from one signed cookie. */
 export const MIN_KEY_BYTES = 32;
+
+/** How many ids keep their MAC in memory (a few MB at most, ids being at most 255 bytes). */
+const MEMO_SIZE = 10_000;
 
 /**
  * Signs session ids with HMAC-SHA256 so that only ids this application issued are looked up.
@@ -15,6 +18,13 @@ export const MIN_KEY_BYTES = 32;
 export class Signer {
   /** KeyObjects made once: an HMAC over a Buffer key costs about eight times as much in Node 24. */
   #keys: KeyObject[];
+  /**
+   * Id -> its MAC under the first key, for ids this signer made or verified: an HMAC costs more
+   * than the rest of a request's cookie handling. Sound because the MAC is a pure function of
+   * the id and of keys that never change for this signer (new keys make a new Signer); only
+   * genuine ids enter, so a forger can neither fill it nor get a hit; and it is bounded.
+   */
+  #memo = new Map<string, string>();
 
   /** @throws RangeError when a key is shorter than 32 bytes */
   constructor(keys: ReadonlyArray<string | Buffer>) {
@@ -33,7 +43,13 @@ export class Signer {
   /** The token that travels: `id.mac` with the first key, or the id when signing is off. */
   sign(id: string): string {
     const key = this.#keys[0];
-    return key === undefined ? id : `${id}.${mac(key, id)}`;
+    if (key === undefined) return id;
+    let signature = this.#memo.get(id);
+    if (signature === undefined) {
+      signature = mac(key, id);
+      this.#remember(id, signature);
+    }
+    return `${id}.${signature}`;
   }
 
   /** The id a token carries when some key signed it; null for a tampered or unsigned token. */
@@ -42,14 +58,38 @@ export class Signer {
     const dot = token.lastIndexOf('.');
     if (dot < 1) return null;
     const id = token.slice(0, dot);
-    const given = Buffer.from(token.slice(dot + 1));
+    const given = token.slice(dot + 1);
+    const known = this.#memo.get(id);
+    if (known !== undefined && sameText(given, known)) return id;
+    let first: string | undefined;
     for (const key of this.#keys) {
-      const expected = Buffer.from(mac(key, id));
-      // Constant-time comparison: defends against forging a signature byte by byte from timings.
-      if (given.length === expected.length && timingSafeEqual(given, expected)) return id;
+      const expected = mac(key, id);
+      first ??= expected;
+      if (sameText(given, expected)) {
+        // Genuine (perhaps under an older key): its MAC under the first key is remembered.
+        if (known === undefined) this.#remember(id, first);
+        return id;
+      }
     }
     return null;
   }
+
+  #remember(id: string, signature: string): void {
+    // Oldest first out: the memo never grows past MEMO_SIZE, whatever the traffic.
+    if (this.#memo.size >= MEMO_SIZE) this.#memo.delete(this.#memo.keys().next().value!);
+    this.#memo.set(id, signature);
+  }
+}
+
+/**
+ * Whether two MACs are equal, in time that depends on their length only: defends against
+ * forging a signature byte by byte from response timings.
+ */
+function sameText(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let difference = 0;
+  for (let i = 0; i < a.length; i++) difference |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return difference === 0;
 }
 
 function mac(key: KeyObject, id: string): string {

@@ -90,7 +90,9 @@ export class SessionValues {
       const json = freeze(value);
       if (json !== (this.#rawText.get(name) ?? this.#stored.get(name))) set.push([name, json]);
     }
-    const unset = [...this.#removed, ...this.#unregistered].filter((n) => this.#stored.has(n));
+    const unset: string[] = [];
+    for (const name of this.#removed) if (this.#stored.has(name)) unset.push(name);
+    for (const name of this.#unregistered) if (this.#stored.has(name)) unset.push(name);
     return { set, unset };
   }
 

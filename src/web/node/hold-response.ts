@@ -1,7 +1,5 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 
-type Call = () => void;
-
 /** What the held response calls at its first byte and at its end. */
 export interface HoldHooks {
   /** Before the first byte (headers included) leaves: write the session, set its headers. */
@@ -20,6 +18,15 @@ export interface HeldResponse {
   readonly ended: boolean;
 }
 
+/** One of the response's own methods, called with the response as `this`. */
+type Method = (this: ServerResponse, ...args: unknown[]) => unknown;
+
+/**
+ * open: nothing sent yet; saving: beforeHeaders runs; streaming: calls pass through; ending:
+ * beforeEnd runs; done: the end went out (or the hold failed).
+ */
+type State = 'open' | 'saving' | 'streaming' | 'ending' | 'done';
+
 /**
  * Holds back a node:http response until the session is saved: writeHead, write, flushHeaders and
  * end are queued while `beforeHeaders` runs, then replayed in order, and end waits for
@@ -27,30 +34,123 @@ export interface HeldResponse {
  * express-session saves at end() too, but lets writeHead and write pass; this holds them all.
  */
 export function holdResponse(res: ServerResponse, hooks: HoldHooks): HeldResponse {
-  // Kept unbound so they are restored exactly as found; always called with `res` as `this`.
-  /* eslint-disable @typescript-eslint/unbound-method */
-  const original = {
-    writeHead: res.writeHead,
-    write: res.write,
-    end: res.end,
-    flushHeaders: res.flushHeaders,
+  const hold = new Hold(res, hooks);
+  // The stand-ins are the only per-response closures; the state lives in one Hold object.
+  res.writeHead = function (...args: unknown[]) {
+    if (hold.state === 'open' || hold.state === 'saving') {
+      hold.queue.push(hold.writeHead, args);
+      return res;
+    }
+    return callWriteHead(res, hold.writeHead, args);
   };
-  /* eslint-enable @typescript-eslint/unbound-method */
-  const queue: Call[] = [];
-  let state: 'open' | 'saving' | 'streaming' | 'ending' | 'done' = 'open';
-  let ended = false;
+  res.write = function (...args: unknown[]) {
+    if (hold.state !== 'open' && hold.state !== 'saving') {
+      return Reflect.apply(hold.write, res, args) as boolean;
+    }
+    hold.queue.push(hold.write, args);
+    hold.startSaving();
+    return true;
+  } as ServerResponse['write'];
+  res.flushHeaders = function () {
+    if (hold.state !== 'open' && hold.state !== 'saving') return void hold.flushHeaders.call(res);
+    hold.queue.push(hold.flushHeaders, []);
+    hold.startSaving();
+  };
+  res.end = function (...args: unknown[]) {
+    if (hold.ended) return res;
+    hold.ended = true;
+    hold.endArgs = args;
+    if (hold.state === 'streaming') hold.finish();
+    else hold.startSaving();
+    return res;
+  } as ServerResponse['end'];
+  res.on('close', () => {
+    if (hold.state !== 'done' && !res.writableFinished) hooks.onAbort();
+  });
+  return hold;
+}
 
-  const restore = (): void => {
-    res.writeHead = original.writeHead;
-    res.write = original.write;
-    res.flushHeaders = original.flushHeaders;
-  };
-  const fail = (error: unknown): void => {
-    state = 'done';
-    queue.length = 0;
-    restore();
-    res.end = original.end;
-    hooks.onError(error);
+/**
+ * A held response's state. A class with plain fields, not an object literal with a getter: such
+ * a literal is built by a slow runtime path, about 2 µs a response.
+ */
+class Hold implements HeldResponse {
+  ended = false;
+  state: State = 'open';
+  /** Calls held back while the session is saved, as method, arguments, method, ... in order. */
+  queue: unknown[] = [];
+  /** end()'s arguments once the handler has called it. */
+  endArgs: unknown[] | null = null;
+  readonly res: ServerResponse;
+  readonly hooks: HoldHooks;
+  // The originals, kept unbound so they are restored exactly as found (own methods or inherited).
+  readonly writeHead: Method;
+  readonly write: Method;
+  readonly end: Method;
+  readonly flushHeaders: Method;
+
+  constructor(res: ServerResponse, hooks: HoldHooks) {
+    this.res = res;
+    this.hooks = hooks;
+    /* eslint-disable @typescript-eslint/unbound-method */
+    this.writeHead = res.writeHead as Method;
+    this.write = res.write as Method;
+    this.end = res.end as Method;
+    this.flushHeaders = res.flushHeaders;
+    /* eslint-enable @typescript-eslint/unbound-method */
+  }
+
+  /** At the first write, flush or end: save, then replay what was held. */
+  startSaving(): void {
+    if (this.state !== 'open') return;
+    this.state = 'saving';
+    this.hooks.beforeHeaders().then(
+      () => this.#replay(),
+      (error: unknown) => this.#fail(error),
+    );
+  }
+
+  /** After end(): write what changed since, then let the end out. */
+  finish(): void {
+    this.state = 'ending';
+    this.hooks.beforeEnd().then(
+      () => {
+        this.state = 'done';
+        this.res.end = this.end as ServerResponse['end'];
+        Reflect.apply(this.end, this.res, this.endArgs!);
+      },
+      (error: unknown) => this.#fail(error),
+    );
+  }
+
+  #replay(): void {
+    this.state = 'streaming';
+    this.#restore();
+    const { queue, res } = this;
+    this.queue = [];
+    for (let i = 0; i < queue.length; i += 2) {
+      const method = queue[i] as Method;
+      const args = queue[i + 1] as unknown[];
+      if (method === this.writeHead) callWriteHead(res, method, args);
+      else Reflect.apply(method, res, args);
+    }
+    if (this.endArgs !== null) this.finish();
+  }
+
+  #restore(): void {
+    const { res } = this;
+    res.writeHead = this.writeHead as ServerResponse['writeHead'];
+    res.write = this.write as ServerResponse['write'];
+    res.flushHeaders = this.flushHeaders;
+  }
+
+  #fail(error: unknown): void {
+    const { res } = this;
+    this.state = 'done';
+    this.queue = [];
+    this.#restore();
+    res.end = this.end as ServerResponse['end'];
+    this.hooks.onError(error);
     if (!res.headersSent) {
       for (const name of res.getHeaderNames()) res.removeHeader(name);
       res.statusCode = 500;
@@ -59,73 +159,14 @@ export function holdResponse(res: ServerResponse, hooks: HoldHooks): HeldRespons
     } else {
       res.destroy();
     }
-  };
-  const finish = (call: Call): void => {
-    state = 'ending';
-    hooks.beforeEnd().then(() => {
-      state = 'done';
-      res.end = original.end;
-      call();
-    }, fail);
-  };
-  const startSaving = (): void => {
-    if (state !== 'open') return;
-    state = 'saving';
-    hooks.beforeHeaders().then(() => {
-      state = 'streaming';
-      restore();
-      const calls = queue.splice(0);
-      for (const call of calls) call();
-    }, fail);
-  };
-
-  res.writeHead = function (this: ServerResponse, ...args: unknown[]) {
-    if (state === 'open' || state === 'saving') {
-      queue.push(() => callWriteHead(res, original.writeHead, args));
-      return res;
-    }
-    return callWriteHead(res, original.writeHead, args);
-  };
-  res.write = function (this: ServerResponse, ...args: unknown[]) {
-    queue.push(() => void Reflect.apply(original.write, res, args));
-    startSaving();
-    return true;
-  } as ServerResponse['write'];
-  res.flushHeaders = function (this: ServerResponse) {
-    queue.push(() => original.flushHeaders.call(res));
-    startSaving();
-  };
-  res.end = function (this: ServerResponse, ...args: unknown[]) {
-    if (ended) return res;
-    ended = true;
-    const end: Call = () => void Reflect.apply(original.end, res, args);
-    if (state === 'streaming') {
-      finish(end);
-    } else {
-      queue.push(() => finish(end));
-      startSaving();
-    }
-    return res;
-  } as ServerResponse['end'];
-  res.once('close', () => {
-    if (state !== 'done' && !res.writableFinished) hooks.onAbort();
-  });
-  return {
-    get ended() {
-      return ended;
-    },
-  };
+  }
 }
 
 /**
  * Calls the real writeHead. Set-Cookie lines given to writeHead would replace the session's
  * (writeHead's headers win over setHeader's), so they are appended instead.
  */
-function callWriteHead(
-  res: ServerResponse,
-  writeHead: ServerResponse['writeHead'],
-  args: unknown[],
-): ServerResponse {
+function callWriteHead(res: ServerResponse, writeHead: Method, args: unknown[]): ServerResponse {
   const at = args.findIndex(isHeaderObject);
   if (at >= 0) {
     const headers = { ...(args[at] as OutgoingHttpHeaders) };

@@ -152,6 +152,7 @@ describe('RESP server: every command', () => {
     assert.equal(server.stats.authFailures, 1);
     assert.deepEqual(await client.call('AUTH', 'pw'), { simple: 'OK' });
     assert.equal(server.stats.authFailures, 1);
+    assert.match((await client.call('INFO')) as string, /\r\nauth_failures:1\r\n/);
     await client.call('CREATE', 's');
     await client.call('SET', 's', 'word', 'abc');
     server.engine.hooks.pre('destroy', () => false);

@@ -116,3 +116,15 @@ export interface SessionBackend {
 export function isReadonlyRefusal(error: { code: string; message: string }): boolean {
   return error.code === 'DENIED' && error.message.includes('read-only copy');
 }
+
+/** Every page of a LIST CURSOR walk, from `page(cursor)`, until the cursor comes back "0". */
+export async function* cursorPages(
+  page: (cursor: string) => Promise<{ cursor: string; ids: string[] }>,
+): AsyncGenerator<string[], void> {
+  let cursor = '0';
+  do {
+    const next = await page(cursor);
+    yield next.ids;
+    cursor = next.cursor;
+  } while (cursor !== '0');
+}

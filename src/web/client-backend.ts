@@ -4,6 +4,7 @@ import type { SessiondClient } from '../client/client.ts';
 import { randomAlphanumeric } from '../core/ids.ts';
 import { isSessiondError } from '../errors.ts';
 import {
+  cursorPages,
   isReadonlyRefusal,
   type LockOutcome,
   type NewSession,
@@ -146,13 +147,8 @@ class ClientBackend implements SessionBackend {
     return this.#client.list({ cls });
   }
 
-  async *pages(cls: string): AsyncGenerator<string[], void> {
-    let cursor = '0';
-    do {
-      const page = await this.#client.list({ cls, cursor });
-      yield page.ids;
-      cursor = page.cursor;
-    } while (cursor !== '0');
+  pages(cls: string): AsyncIterable<string[]> {
+    return cursorPages((cursor) => this.#client.list({ cls, cursor }));
   }
 
   count(cls?: string): Promise<number> {

@@ -1,6 +1,7 @@
 import type { Engine } from '../core/engine.ts';
 import { isSessiondError } from '../errors.ts';
 import {
+  cursorPages,
   isReadonlyRefusal,
   type LockOutcome,
   type NewSession,
@@ -132,13 +133,8 @@ class EngineBackend implements SessionBackend {
     return this.#engine.list(toBytes(cls));
   }
 
-  async *pages(cls: string): AsyncGenerator<string[], void> {
-    let cursor = '0';
-    do {
-      const page = await this.#engine.scan(cursor, { cls: toBytes(cls) });
-      yield page.ids;
-      cursor = page.cursor;
-    } while (cursor !== '0');
+  pages(cls: string): AsyncIterable<string[]> {
+    return cursorPages((cursor) => this.#engine.scan(cursor, { cls: toBytes(cls) }));
   }
 
   count(cls?: string): Promise<number> {

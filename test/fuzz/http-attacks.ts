@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import type { Attack, AttackContext } from './attack.ts';
 import type { Rng } from './rng.ts';
-import { badErrorBody, readHttpResponses, Wire, type HttpAnswer } from './wire.ts';
+import { badErrorBody, readHttpResponses, Wire, withWire, type HttpAnswer } from './wire.ts';
 
 const ANSWER_MS = 10_000;
 
@@ -117,9 +117,7 @@ async function exchange(
   allowed?: readonly number[],
   closeAllowed = true,
 ): Promise<string> {
-  const wire = await open(context);
-  if (!wire) return 'connect-failed';
-  try {
+  return withWire(await open(context), async (wire) => {
     await wire.write(input);
     if (allowed) {
       await wire.until(() => readHttpResponses(wire.bytes).responses.length > 0, ANSWER_MS);
@@ -130,9 +128,7 @@ async function exchange(
       context.finding(kind, `no response within ${ANSWER_MS} ms`, input);
     }
     return label;
-  } finally {
-    wire.reset();
-  }
+  });
 }
 
 function mutate(bytes: Buffer, rng: Rng): Buffer {
@@ -250,17 +246,13 @@ const badLength: Attack = {
     const variant = rng.int(0, 6);
     if (variant === 5) {
       // Longer than sent, then the client half-closes: the body is cut short.
-      const wire = await open(context);
-      if (!wire) return 'connect-failed';
-      try {
+      return withWire(await open(context), async (wire) => {
         const input = Buffer.from(head(`Content-Length: ${rng.int(9, 10_000)}\r\n`) + ping);
         await wire.write(input);
         wire.socket.end();
         await wire.settle(150, ANSWER_MS);
         return judge(context, 'http-bad-length', wire, input, [400]).label;
-      } finally {
-        wire.reset();
-      }
+      });
     }
     const cases: Array<[string, number[]]> = [
       [
@@ -558,9 +550,7 @@ const neverReads: Attack = {
   weight: 1,
   run: async (context, rng) => {
     const s = sid(rng);
-    const wire = await open(context);
-    if (!wire) return 'connect-failed';
-    try {
+    return withWire(await open(context), async (wire) => {
       const big = 'x'.repeat(context.limits.maxValueBytes);
       await wire.write(
         Buffer.concat([
@@ -582,9 +572,7 @@ const neverReads: Attack = {
       wire.socket.resume();
       if (await wire.closedWithin(300)) return 'cut-off';
       return stalled ? 'server-stopped-reading' : 'held';
-    } finally {
-      wire.reset();
-    }
+    });
   },
 };
 
@@ -593,9 +581,7 @@ const abandon: Attack = {
   kind: 'http-abandon',
   weight: 1,
   run: async (context, rng) => {
-    const wire = await open(context);
-    if (!wire) return 'connect-failed';
-    try {
+    return withWire(await open(context), async (wire) => {
       const full = post('/v1/command', JSON.stringify(validCommandJson(rng)));
       const variant = rng.int(0, 2);
       if (variant === 1) await wire.write(full.subarray(0, rng.int(1, full.indexOf('\r\n\r\n'))));
@@ -614,9 +600,7 @@ const abandon: Attack = {
       }
       await context.pause(rng.int(0, 500));
       return ['reset-at-once', 'reset-mid-headers', 'reset-mid-body'][variant]!;
-    } finally {
-      wire.reset();
-    }
+    });
   },
 };
 
@@ -660,9 +644,7 @@ async function trickle(
   gap: () => number,
   slowTail = input.length,
 ): Promise<string> {
-  const wire = await open(context);
-  if (!wire) return 'connect-failed';
-  try {
+  return withWire(await open(context), async (wire) => {
     const fast = input.length - slowTail;
     if (fast > 0) await wire.write(input.subarray(0, fast));
     for (let i = fast; i < input.length; i++) {
@@ -674,9 +656,7 @@ async function trickle(
     const { responses, label } = judge(context, kind, wire, input, [200, 408]);
     if (responses.length === 0 && !wire.closed) return 'stopped';
     return label;
-  } finally {
-    wire.reset();
-  }
+  });
 }
 
 /** An event stream that is never read, held for seconds. */

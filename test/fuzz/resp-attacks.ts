@@ -16,6 +16,7 @@ import {
   KNOWN_CODES,
   readRespReplies,
   Wire,
+  withWire,
   type RespReply,
 } from './wire.ts';
 
@@ -106,9 +107,7 @@ async function sendAndJudge(
   input: Buffer,
   rng: Rng,
 ): Promise<string> {
-  const wire = await open(context);
-  if (!wire) return 'connect-failed';
-  try {
+  return withWire(await open(context), async (wire) => {
     await sendSplit(wire, input, rng);
     await wire.settle(150, 3000);
     const judged = await judge(context, kind, wire, input);
@@ -116,9 +115,7 @@ async function sendAndJudge(
     if (judged.protocolError) return 'protocol-error';
     if (wire.closed) return 'closed';
     return judged.replies.length > 0 ? 'replies' : 'waiting';
-  } finally {
-    wire.reset();
-  }
+  });
 }
 
 /** Writes `input` whole, or (half the time) in random pieces with short gaps between some. */
@@ -150,9 +147,7 @@ async function expectProtocolError(
   input: Buffer,
   rng: Rng,
 ): Promise<string> {
-  const wire = await open(context);
-  if (!wire) return 'connect-failed';
-  try {
+  return withWire(await open(context), async (wire) => {
     await sendSplit(wire, input, rng);
     await wire.until(
       () => readRespReplies(wire.bytes).replies.some(isProtocolError) || wire.closed,
@@ -164,9 +159,7 @@ async function expectProtocolError(
     if (wire.closed) return 'closed-without-reply';
     context.finding(kind, `no protocol error within ${ANSWER_MS} ms`, input);
     return 'no-answer';
-  } finally {
-    wire.reset();
-  }
+  });
 }
 
 /**
@@ -379,9 +372,7 @@ const unknownCommand: Attack = {
     const input = inline
       ? Buffer.from(`${[name.toString('latin1'), ...args].join(' ')}\r\nPING\r\n`)
       : Buffer.concat([encodeCommand([name, ...args]), encodeCommand(['PING'])]);
-    const wire = await open(context);
-    if (!wire) return 'connect-failed';
-    try {
+    return withWire(await open(context), async (wire) => {
       const replies = await pipeline(context, 'resp-unknown-command', wire, input, 2, rng);
       if (replies === null) return 'refused';
       const [first, second] = replies;
@@ -396,9 +387,7 @@ const unknownCommand: Attack = {
         );
       }
       return 'err-unknown-command';
-    } finally {
-      wire.reset();
-    }
+    });
   },
 };
 
@@ -498,9 +487,7 @@ const badArguments: Attack = {
       ...chosen.map(([args]) => encodeCommand(args)),
       encodeCommand(['PING']),
     ]);
-    const wire = await open(context);
-    if (!wire) return 'connect-failed';
-    try {
+    return withWire(await open(context), async (wire) => {
       const replies = await pipeline(
         context,
         'resp-bad-arguments',
@@ -525,9 +512,7 @@ const badArguments: Attack = {
         context.finding('resp-bad-arguments', `the closing PING got ${last.type}${last.line}`);
       }
       return 'errors-with-codes';
-    } finally {
-      wire.reset();
-    }
+    });
   },
 };
 
@@ -541,9 +526,7 @@ const splitFrames: Attack = {
     ).filter((args) => args[0] !== 'HELLO');
     if (commands.length === 0) commands.push(['PING', token(rng)]);
     const input = Buffer.concat(commands.map((args) => encodeCommand(args)));
-    const wire = await open(context);
-    if (!wire) return 'connect-failed';
-    try {
+    return withWire(await open(context), async (wire) => {
       await sendSplit(wire, input, rng, true);
       const complete = () => {
         const { replies } = readRespReplies(wire.bytes);
@@ -567,9 +550,7 @@ const splitFrames: Attack = {
         }
       });
       return 'echoed';
-    } finally {
-      wire.reset();
-    }
+    });
   },
 };
 
@@ -580,9 +561,7 @@ const slowBytes: Attack = {
   run: async (context, rng) => {
     const payload = token(rng);
     const input = encodeCommand(['PING', payload]);
-    const wire = await open(context);
-    if (!wire) return 'connect-failed';
-    try {
+    return withWire(await open(context), async (wire) => {
       for (const byte of input) {
         if (context.stopping() || wire.closed) break;
         await wire.write(Buffer.from([byte]));
@@ -600,9 +579,7 @@ const slowBytes: Attack = {
         return 'no-answer';
       }
       return 'echoed';
-    } finally {
-      wire.reset();
-    }
+    });
   },
 };
 
@@ -615,9 +592,7 @@ const neverReads: Attack = {
   weight: 1,
   run: async (context, rng) => {
     const s = sid(rng);
-    const wire = await open(context);
-    if (!wire) return 'connect-failed';
-    try {
+    return withWire(await open(context), async (wire) => {
       await wire.write(
         Buffer.concat([
           encodeCommand(['CREATE', s]),
@@ -639,9 +614,7 @@ const neverReads: Attack = {
       wire.socket.resume();
       if (await wire.closedWithin(300)) return 'cut-off';
       return stalled ? 'server-stopped-reading' : 'held';
-    } finally {
-      wire.reset();
-    }
+    });
   },
 };
 
@@ -650,17 +623,13 @@ const abandon: Attack = {
   kind: 'resp-abandon',
   weight: 2,
   run: async (context, rng) => {
-    const wire = await open(context);
-    if (!wire) return 'connect-failed';
-    try {
+    return withWire(await open(context), async (wire) => {
       if (rng.chance(0.5)) return 'reset-at-once';
       const frame = encodeCommand(validCommand(rng));
       await wire.write(frame.subarray(0, rng.int(1, Math.max(1, frame.length - 1))));
       await context.pause(rng.int(0, 200));
       return 'reset-mid-frame';
-    } finally {
-      wire.reset();
-    }
+    });
   },
 };
 
@@ -669,17 +638,13 @@ const halfPayload: Attack = {
   kind: 'resp-half-payload',
   weight: 1,
   run: async (context, rng) => {
-    const wire = await open(context);
-    if (!wire) return 'connect-failed';
-    try {
+    return withWire(await open(context), async (wire) => {
       const length = context.limits.maxBulkLength;
       await wire.write(`*2\r\n$4\r\nPING\r\n$${length}\r\n`);
       await wire.write(Buffer.alloc(rng.int(1, length / 2), 'y'));
       await context.pause(rng.int(200, 3000));
       return 'reset-mid-payload';
-    } finally {
-      wire.reset();
-    }
+    });
   },
 };
 
@@ -688,15 +653,11 @@ const idle: Attack = {
   kind: 'resp-idle',
   weight: 1,
   run: async (context, rng) => {
-    const wire = await open(context);
-    if (!wire) return 'connect-failed';
-    try {
+    return withWire(await open(context), async (wire) => {
       await context.pause(rng.int(500, 5000));
       wire.socket.end();
       return 'idle-then-closed';
-    } finally {
-      wire.reset();
-    }
+    });
   },
 };
 
@@ -709,9 +670,7 @@ const deafSubscriber: Attack = {
       encodeCommand(['SUBSCRIBE', 'events:updated', 'events:created']),
       encodeCommand(['PSUBSCRIBE', 'events:*']),
     ]);
-    const wire = await open(context);
-    if (!wire) return 'connect-failed';
-    try {
+    return withWire(await open(context), async (wire) => {
       await wire.write(input);
       wire.socket.pause();
       await context.pause(rng.int(1000, 8000));
@@ -720,9 +679,7 @@ const deafSubscriber: Attack = {
       const { refused } = await judge(context, 'resp-deaf-subscriber', wire, input);
       if (refused) return 'refused';
       return wire.closed ? 'cut-off' : 'held';
-    } finally {
-      wire.reset();
-    }
+    });
   },
 };
 

@@ -12,6 +12,22 @@ export const KNOWN_CODES: ReadonlySet<string> = new Set(ERROR_CODES);
 const KEEP_BYTES = 256 * 1024;
 
 /**
+ * Runs `use` on a freshly opened wire and resets the wire afterwards, whatever happens;
+ * 'connect-failed' when it could not be opened (the server at its client limit, say).
+ */
+export async function withWire(
+  wire: Wire | null,
+  use: (wire: Wire) => Promise<string>,
+): Promise<string> {
+  if (!wire) return 'connect-failed';
+  try {
+    return await use(wire);
+  } finally {
+    wire.reset();
+  }
+}
+
+/**
  * One client socket that sends what it is given and records what comes back. Every socket
  * registers in `open` so a stopping run can destroy the stragglers.
  */

@@ -3,10 +3,12 @@ import { limitError, noSession, SessiondError, syntaxError } from '../errors.ts'
 import {
   NO_SESSION,
   isInt64,
+  type Awaitable,
   type SessionInit,
   type SessionRecord,
   type Store,
 } from '../store/types.ts';
+import { after } from './awaitable.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { EventBus, type EventListener, type SessionEvent } from './events.ts';
 import { Hooks, type HookContext } from './hooks.ts';
@@ -177,28 +179,13 @@ export class Engine {
   }
 
   /** Sets one variable (msession_set). @throws BADID, NOSESSION, LIMIT, DENIED */
-  set(id: string, name: string, value: string): Promise<void> {
-    return this.setMany(id, [[name, value]]);
+  async set(id: string, name: string, value: string): Promise<void> {
+    await this.setManyImmediate(id, [[name, value]]);
   }
 
   /** Sets several variables at once (msession_set_array). @throws BADID, NOSESSION, LIMIT, DENIED */
   async setMany(id: string, vars: ReadonlyArray<readonly [string, string]>): Promise<void> {
-    validateId(id, this.limits.maxIdBytes);
-    if (vars.length === 0) throw syntaxError('no variables to set');
-    for (const [name, value] of vars) {
-      this.#checkName(name);
-      if (value.length > this.limits.maxValueBytes)
-        throw limitError('value size (maxValueBytes)', this.limits.maxValueBytes);
-    }
-    const context = this.hooks.has('update')
-      ? ({ op: 'update', id, change: 'set', names: vars.map(([n]) => n) } as const)
-      : undefined;
-    if (context) await this.hooks.runPre(context);
-    const outcome = await this.store.setVars(id, vars, this.now(), this.limits);
-    if (outcome === 'limit')
-      throw limitError('variables per session (maxVars)', this.limits.maxVars);
-    this.#written(id, outcome);
-    await this.#updated(id, context);
+    await this.setManyImmediate(id, vars);
   }
 
   /**
@@ -206,15 +193,12 @@ export class Engine {
    * @throws BADID, NOSESSION
    */
   async get(id: string, name: string, fallback: string | null = null): Promise<string | null> {
-    validateId(id, this.limits.maxIdBytes);
-    const value = await this.store.getVar(id, name, this.now());
-    if (value === NO_SESSION) throw noSession(id);
-    return value ?? fallback;
+    return this.getImmediate(id, name, fallback);
   }
 
   /** All variables (msession_get_array), or null when there is no such session. @throws BADID */
   async getAll(id: string): Promise<Map<string, string> | null> {
-    return (await this.load(id))?.vars ?? null;
+    return (await this.loadImmediate(id))?.vars ?? null;
   }
 
   /**
@@ -223,8 +207,7 @@ export class Engine {
    * @throws BADID
    */
   async load(id: string): Promise<Session | null> {
-    validateId(id, this.limits.maxIdBytes);
-    return this.store.get(id, this.now(), { touch: true, vars: true });
+    return this.loadImmediate(id);
   }
 
   /** Removes variables; @returns how many existed. @throws BADID, NOSESSION, DENIED */
@@ -247,23 +230,7 @@ export class Engine {
    * @throws BADID, NOSESSION, NOTINT (not an integer, or the sum leaves signed 64 bits), LIMIT, DENIED
    */
   async inc(id: string, name: string, by: bigint | number = 1n): Promise<bigint> {
-    validateId(id, this.limits.maxIdBytes);
-    this.#checkName(name);
-    const step = typeof by === 'bigint' ? by : Number.isSafeInteger(by) ? BigInt(by) : null;
-    if (step === null || !isInt64(step))
-      throw new SessiondError('NOTINT', 'increment is not a 64-bit integer');
-    const context = this.hooks.has('update')
-      ? ({ op: 'update', id, change: 'inc', names: [name] } as const)
-      : undefined;
-    if (context) await this.hooks.runPre(context);
-    const outcome = await this.store.incVar(id, name, step, this.now(), this.limits);
-    if (outcome === 'notint')
-      throw new SessiondError('NOTINT', 'value is not an integer or would overflow');
-    if (outcome === 'limit')
-      throw limitError('variables per session (maxVars)', this.limits.maxVars);
-    this.#written(id, outcome);
-    await this.#updated(id, context);
-    return outcome;
+    return this.incImmediate(id, name, by);
   }
 
   /**
@@ -294,10 +261,7 @@ export class Engine {
 
   /** The data blob ('' if never set) (msession_get_data). @throws BADID, NOSESSION */
   async getData(id: string): Promise<string> {
-    validateId(id, this.limits.maxIdBytes);
-    const session = await this.store.get(id, this.now(), { touch: true, vars: false });
-    if (!session) throw noSession(id);
-    return session.data;
+    return this.getDataImmediate(id);
   }
 
   /**
@@ -553,6 +517,79 @@ export class Engine {
     return this.plugins.call(name, args);
   }
 
+  // The immediate forms: the same rules as get, setMany, inc, load and getData, for the command
+  // table and the embedded web layer. Each answers with a value when the store answered at once
+  // (the memory store always does) and with a promise otherwise; errors may be thrown at once.
+  // Callers await the result either way.
+
+  /** {@link get}, immediate. @throws BADID, NOSESSION */
+  getImmediate(id: string, name: string, fallback: string | null = null): Awaitable<string | null> {
+    validateId(id, this.limits.maxIdBytes);
+    return after(this.store.getVar(id, name, this.now()), (value) => {
+      if (value === NO_SESSION) throw noSession(id);
+      return value ?? fallback;
+    });
+  }
+
+  /** {@link setMany}, immediate. @throws BADID, NOSESSION, LIMIT, DENIED */
+  setManyImmediate(id: string, vars: ReadonlyArray<readonly [string, string]>): Awaitable<void> {
+    validateId(id, this.limits.maxIdBytes);
+    if (vars.length === 0) throw syntaxError('no variables to set');
+    for (const [name, value] of vars) {
+      this.#checkName(name);
+      if (value.length > this.limits.maxValueBytes)
+        throw limitError('value size (maxValueBytes)', this.limits.maxValueBytes);
+    }
+    const context = this.hooks.has('update')
+      ? ({ op: 'update', id, change: 'set', names: vars.map(([n]) => n) } as const)
+      : undefined;
+    const write = (): Awaitable<void> =>
+      after(this.store.setVars(id, vars, this.now(), this.limits), (outcome) => {
+        if (outcome === 'limit')
+          throw limitError('variables per session (maxVars)', this.limits.maxVars);
+        this.#written(id, outcome);
+        return this.#updated(id, context);
+      });
+    return context ? this.hooks.runPre(context).then(write) : write();
+  }
+
+  /** {@link inc}, immediate. @throws BADID, NOSESSION, NOTINT, LIMIT, DENIED */
+  incImmediate(id: string, name: string, by: bigint | number = 1n): Awaitable<bigint> {
+    validateId(id, this.limits.maxIdBytes);
+    this.#checkName(name);
+    const step = typeof by === 'bigint' ? by : Number.isSafeInteger(by) ? BigInt(by) : null;
+    if (step === null || !isInt64(step))
+      throw new SessiondError('NOTINT', 'increment is not a 64-bit integer');
+    const context = this.hooks.has('update')
+      ? ({ op: 'update', id, change: 'inc', names: [name] } as const)
+      : undefined;
+    const write = (): Awaitable<bigint> =>
+      after(this.store.incVar(id, name, step, this.now(), this.limits), (outcome) => {
+        if (outcome === 'notint')
+          throw new SessiondError('NOTINT', 'value is not an integer or would overflow');
+        if (outcome === 'limit')
+          throw limitError('variables per session (maxVars)', this.limits.maxVars);
+        this.#written(id, outcome);
+        return after(this.#updated(id, context), () => outcome);
+      });
+    return context ? this.hooks.runPre(context).then(write) : write();
+  }
+
+  /** {@link load}, immediate. @throws BADID */
+  loadImmediate(id: string): Awaitable<Session | null> {
+    validateId(id, this.limits.maxIdBytes);
+    return this.store.get(id, this.now(), { touch: true, vars: true });
+  }
+
+  /** {@link getData}, immediate. @throws BADID, NOSESSION */
+  getDataImmediate(id: string): Awaitable<string> {
+    validateId(id, this.limits.maxIdBytes);
+    return after(this.store.get(id, this.now(), { touch: true, vars: false }), (session) => {
+      if (!session) throw noSession(id);
+      return session.data;
+    });
+  }
+
   /**
    * Sweeps expired sessions every `intervalMs` in bounded batches, yielding to the event loop
    * between batches so that a large expiry never stalls other clients.
@@ -676,12 +713,16 @@ export class Engine {
     else this.#events.emit(event);
   }
 
-  async #post(context: HookContext, event: SessionEvent): Promise<void> {
+  /** Announces the event, then runs the post hooks; a promise only when there are hooks to run. */
+  #post(context: HookContext, event: SessionEvent): Awaitable<void> {
     this.#emit(event);
-    if (this.hooks.has(context.op)) await this.hooks.runPost(context);
+    return this.hooks.has(context.op) ? this.hooks.runPost(context) : undefined;
   }
 
-  #updated(id: string, context: HookContext | undefined): Promise<void> {
-    return this.#post(context ?? { op: 'update', id }, { type: 'updated', id });
+  #updated(id: string, context: HookContext | undefined): Awaitable<void> {
+    this.#emit({ type: 'updated', id });
+    const hooked =
+      context ?? (this.hooks.has('update') ? { op: 'update' as const, id } : undefined);
+    return hooked ? this.hooks.runPost(hooked) : undefined;
   }
 }

@@ -17,9 +17,11 @@ export class PubSub {
   #unsubscribe: () => void;
 
   constructor(engine: Engine) {
-    this.#unsubscribe = engine.subscribe((event) =>
-      this.publish(channelOf(event), messageOf(event)),
-    );
+    this.#unsubscribe = engine.subscribe((event) => {
+      // Most servers have no subscriber: then an event costs no channel name and no lookup.
+      if (this.#channels.size > 0 || this.#patterns.size > 0)
+        this.publish(channelOf(event), messageOf(event));
+    });
   }
 
   subscribe(subscriber: Subscriber, channel: string): void {

@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { SessiondError, syntaxError } from '../errors.ts';
 import {
   DEFAULT_DECODER_LIMITS,
+  KnownNames,
   RequestDecoder,
   type DecoderLimits,
 } from '../protocol/resp/decoder.ts';
@@ -15,7 +16,7 @@ import {
   type Reply,
 } from '../protocol/resp/encoder.ts';
 import type { Auth, Rights } from './auth.ts';
-import { commandName, runCommand, type CommandContext } from './commands/table.ts';
+import { COMMAND_TABLE, commandName, runCommand, type CommandContext } from './commands/table.ts';
 import type { Metrics } from './observability/metrics.ts';
 import type { PubSub, Subscriber } from './pubsub.ts';
 import type { ServerStats } from './stats.ts';
@@ -70,6 +71,9 @@ const SUBSCRIBED_ALLOWED = new Set([
   'RESET',
 ]);
 
+/** Every command name the port answers, so the decoder hands them over as shared constants. */
+const KNOWN_NAMES = new KnownNames([...COMMAND_TABLE.keys(), ...CONNECTION_COMMANDS]);
+
 let nextId = 1;
 
 /**
@@ -100,10 +104,10 @@ export class RespConnection implements Subscriber {
     this.#shared = shared;
     this.#rights = shared.auth.initial();
     this.#context = { ...shared.context, admin: this.#rights.admin };
-    this.#decoder = new RequestDecoder({
-      ...shared.decoderLimits,
-      ...(this.#rights.authenticated ? {} : UNAUTHENTICATED_LIMITS),
-    });
+    this.#decoder = new RequestDecoder(
+      { ...shared.decoderLimits, ...(this.#rights.authenticated ? {} : UNAUTHENTICATED_LIMITS) },
+      KNOWN_NAMES,
+    );
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
       this.#decoder.push(chunk);

@@ -17,6 +17,13 @@
  * What `getVar` answers when no live session has the id. A symbol, because any string could
  * be a variable's value.
  */
+/**
+ * A value, or a promise of it. The data methods of a {@link Store} return one: a store that keeps
+ * sessions in this process (memory) answers at once, so the server's hot path costs no promise
+ * and no turn of the microtask queue; a store behind I/O returns a promise. Await it either way.
+ */
+export type Awaitable<T> = T | Promise<T>;
+
 export const NO_SESSION: unique symbol = Symbol('NO_SESSION');
 export type NoSession = typeof NO_SESSION;
 
@@ -133,13 +140,13 @@ export interface Store {
   readonly events?: EventTransport;
 
   /** Creates the session unless a live one has that id; an expired one is replaced. */
-  create(init: SessionInit, now: number): Promise<boolean>;
+  create(init: SessionInit, now: number): Awaitable<boolean>;
 
   /** The live session, or null. */
-  get(id: string, now: number, options: GetOptions): Promise<SessionRecord | null>;
+  get(id: string, now: number, options: GetOptions): Awaitable<SessionRecord | null>;
 
   /** One variable (undefined when unset) of a live session, touching it; NO_SESSION if none. */
-  getVar(id: string, name: string, now: number): Promise<string | undefined | NoSession>;
+  getVar(id: string, name: string, now: number): Awaitable<string | undefined | NoSession>;
 
   /** Sets variables; 'limit' when the session would hold more than `limits.maxVars`. */
   setVars(
@@ -147,10 +154,10 @@ export interface Store {
     vars: ReadonlyArray<readonly [string, string]>,
     now: number,
     limits: StoreLimits,
-  ): Promise<'ok' | 'limit' | WriteFailure>;
+  ): Awaitable<'ok' | 'limit' | WriteFailure>;
 
   /** Removes variables; the number that existed. */
-  unsetVars(id: string, names: readonly string[], now: number): Promise<number | WriteFailure>;
+  unsetVars(id: string, names: readonly string[], now: number): Awaitable<number | WriteFailure>;
 
   /**
    * Adds `by` to an integer variable (absent counts as 0) as one atomic step.
@@ -163,7 +170,7 @@ export interface Store {
     by: bigint,
     now: number,
     limits: StoreLimits,
-  ): Promise<bigint | 'notint' | 'limit' | WriteFailure>;
+  ): Awaitable<bigint | 'notint' | 'limit' | WriteFailure>;
 
   /** Sets the data blob, creating the session from `init` when none is live. */
   setData(
@@ -171,19 +178,19 @@ export interface Store {
     data: string,
     now: number,
     init: SessionInit,
-  ): Promise<'updated' | 'created' | 'readonly'>;
+  ): Awaitable<'updated' | 'created' | 'readonly'>;
 
   /** Changes metadata and records the access. */
-  update(id: string, patch: SessionPatch, now: number): Promise<'ok' | WriteFailure>;
+  update(id: string, patch: SessionPatch, now: number): Awaitable<'ok' | WriteFailure>;
 
   /**
    * Records an access now (not throttled). False if no live session has the id; true, and no
    * change, for a read-only grace copy.
    */
-  touch(id: string, now: number): Promise<boolean>;
+  touch(id: string, now: number): Awaitable<boolean>;
 
   /** Removes the session; true if a live one was removed. */
-  destroy(id: string, now: number): Promise<boolean>;
+  destroy(id: string, now: number): Awaitable<boolean>;
 
   /**
    * Moves the session's variables, data, user, class, timeout, expiry and lock to `newId`,
@@ -220,10 +227,10 @@ export interface Store {
   count(now: number, cls?: string): Promise<number>;
 
   /** Takes the session's lock for `leaseMs` if it is free or its lease has run out. */
-  lock(id: string, leaseMs: number, now: number): Promise<LockAttempt>;
+  lock(id: string, leaseMs: number, now: number): Awaitable<LockAttempt>;
 
   /** Releases the lock if it is held with `key`; false otherwise. */
-  unlock(id: string, key: number, now: number): Promise<boolean>;
+  unlock(id: string, key: number, now: number): Awaitable<boolean>;
 
   /** Ids of the live sessions of a user; at most `limit` of them, as `find`. */
   userSessions(user: string, now: number, limit?: number): Promise<string[]>;

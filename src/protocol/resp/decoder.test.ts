@@ -3,6 +3,7 @@ import { Buffer } from 'node:buffer';
 import { describe, it } from 'node:test';
 import {
   DEFAULT_DECODER_LIMITS,
+  KnownNames,
   RequestDecoder,
   type Command,
   type DecoderLimits,
@@ -692,6 +693,40 @@ describe('RequestDecoder', () => {
         assert.throws(() => new RequestDecoder(limits), RangeError, JSON.stringify(limits));
       }
       assert.throws(() => new RequestDecoder().setLimits({ maxArgs: 0 }), RangeError);
+    });
+  });
+
+  describe('known command names', () => {
+    const names = new KnownNames(['GET', 'SET', 'DESTROYUSER']);
+    const decode = (wire: string): Command[] => {
+      const decoder = new RequestDecoder({}, names);
+      decoder.push(Buffer.from(wire, 'latin1'));
+      const out: Command[] = [];
+      for (let got = decoder.next(); got !== undefined; got = decoder.next()) {
+        assert.ok(!(got instanceof ProtocolError));
+        out.push(got);
+      }
+      return out;
+    };
+
+    it('returns a known first argument upper-cased, in whatever case it was sent', () => {
+      assert.deepEqual(decode('*2\r\n$3\r\nget\r\n$3\r\nset\r\n*1\r\n$11\r\nDestroyUser\r\n'), [
+        ['GET', 'set'],
+        ['DESTROYUSER'],
+      ]);
+    });
+
+    it('returns any other first argument as sent, a near miss or a byte that only looks alike', () => {
+      // Clearing bit 5 turns 0xC7 into 0xC7 and '`' into '@': neither may pass for a 'G'.
+      assert.deepEqual(
+        decode('*1\r\n$3\r\nGEX\r\n*1\r\n$4\r\nGETS\r\n*1\r\n$3\r\n\xc7ET\r\n*1\r\n$3\r\n`ET\r\n'),
+        [['GEX'], ['GETS'], ['\xc7ET'], ['`ET']],
+      );
+    });
+
+    it('refuses names that are not upper-case ASCII letters', () => {
+      assert.throws(() => new KnownNames(['get']), RangeError);
+      assert.throws(() => new KnownNames(['GET2']), RangeError);
     });
   });
 

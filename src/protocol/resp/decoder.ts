@@ -71,6 +71,37 @@ const EMPTY = Buffer.alloc(0);
 type Latin1Slicing = Buffer & { latin1Slice(start: number, end: number): string };
 
 /**
+ * Names, upper-case ASCII letters only (command names), that a {@link RequestDecoder} returns as
+ * these very strings when a request's first argument spells one in any case. The server looks
+ * names up in Maps on every command: a constant string is hashed once, and no string is made.
+ */
+export class KnownNames {
+  /** By length: the names of that length. */
+  #byLength: Array<string[] | undefined> = [];
+
+  constructor(names: Iterable<string>) {
+    for (const name of names) {
+      if (!/^[A-Z]+$/.test(name)) throw new RangeError(`not an upper-case ASCII name: ${name}`);
+      (this.#byLength[name.length] ??= []).push(name);
+    }
+  }
+
+  /** The name that `buf[start..end)` spells, ignoring ASCII case; undefined if none. */
+  match(buf: Buffer, start: number, end: number): string | undefined {
+    const candidates = this.#byLength[end - start];
+    if (candidates === undefined) return undefined;
+    next: for (const name of candidates) {
+      for (let i = 0; i < name.length; i++) {
+        // Clearing bit 5 upper-cases a-z and maps no other byte onto A-Z.
+        if (((buf[start + i] as number) & 0xdf) !== name.charCodeAt(i)) continue next;
+      }
+      return name;
+    }
+    return undefined;
+  }
+}
+
+/**
  * Decodes the requests a client sends to the server: RESP multibulk (`*N\r\n$len\r\n...`, what
  * every client library sends) and inline commands (`PING\r\n`, telnet, `redis-cli` in some modes),
  * with Redis's rules and messages, incrementally: push bytes as they arrive, pull whole commands.
@@ -119,13 +150,16 @@ export class RequestDecoder {
   /** Byte count of the length line #readLength last parsed, CRLF included. */
   #lineLength = 0;
   #error: ProtocolError | undefined;
+  #names: KnownNames | undefined;
 
   /**
    * @param limits - overrides for {@link DEFAULT_DECODER_LIMITS}; each must be a positive safe
    *   integer (and `maxBulkLength` at most the longest string V8 can make), else RangeError.
+   * @param names - command names to return upper-cased and shared (multibulk requests only)
    */
-  constructor(limits: Partial<DecoderLimits> = {}) {
+  constructor(limits: Partial<DecoderLimits> = {}, names?: KnownNames) {
     this.#limits = checkLimits({ ...DEFAULT_DECODER_LIMITS, ...limits });
+    this.#names = names;
   }
 
   /** The limits in force. */
@@ -249,7 +283,8 @@ export class RequestDecoder {
         if (this.#buf[stop] !== CR || this.#buf[stop + 1] !== LF) {
           return this.#fail('bulk-terminator', 'expected CRLF after bulk string');
         }
-        args.push((this.#buf as Latin1Slicing).latin1Slice(start, stop));
+        const known = args.length === 0 ? this.#names?.match(this.#buf, start, stop) : undefined;
+        args.push(known ?? (this.#buf as Latin1Slicing).latin1Slice(start, stop));
         this.#start = stop + 2;
         this.#bulkLength = -1;
         this.#argsLeft--;

@@ -1,3 +1,4 @@
+import { after } from '../../core/awaitable.ts';
 import { CTL_QUERIES, type CtlQuery, type Engine } from '../../core/engine.ts';
 import { SessiondError, syntaxError } from '../../errors.ts';
 import { mapReply, simpleString, type Reply } from '../../protocol/resp/encoder.ts';
@@ -21,6 +22,7 @@ export interface CommandSpec {
   admin?: boolean;
   /** One line for `sessiond --help`, the HTTP index and the docs. */
   summary: string;
+  /** The reply: a value when the engine answered at once (the memory store's hot path). */
   run(context: CommandContext, args: readonly string[]): Promise<Reply> | Reply;
 }
 
@@ -93,28 +95,32 @@ const COMMANDS: CommandSpec[] = [
     min: 3,
     max: MANY,
     summary: 'SET sid name value [name value ...]: 1',
-    run: async ({ engine }, [sid, ...rest]) => {
-      await engine.setMany(sid!, pairs(rest));
-      return 1;
-    },
+    run: ({ engine }, args) =>
+      after(
+        engine.setManyImmediate(
+          args[0]!,
+          args.length === 3 ? [[args[1]!, args[2]!]] : pairs(args.slice(1)),
+        ),
+        () => 1,
+      ),
   },
   {
     name: 'GET',
     min: 2,
     max: 3,
     summary: 'GET sid name [default]: the value, else default, else nil',
-    run: ({ engine }, [sid, name, fallback]) => engine.get(sid!, name!, fallback ?? null),
+    run: ({ engine }, [sid, name, fallback]) => engine.getImmediate(sid!, name!, fallback ?? null),
   },
   {
     name: 'GETALL',
     min: 1,
     max: 1,
     summary: 'GETALL sid: name, value, ... (a map under RESP3)',
-    run: async ({ engine }, [sid]) => {
-      const vars = await engine.getAll(sid!);
-      if (!vars) throw new SessiondError('NOSESSION', 'no such session');
-      return mapReply([...vars]);
-    },
+    run: ({ engine }, [sid]) =>
+      after(engine.loadImmediate(sid!), (session) => {
+        if (!session) throw new SessiondError('NOSESSION', 'no such session');
+        return mapReply([...session.vars]);
+      }),
   },
   {
     name: 'UNSET',
@@ -129,7 +135,7 @@ const COMMANDS: CommandSpec[] = [
     max: 3,
     summary: 'INC sid name [by]: the new value (missing counts as 0)',
     run: ({ engine }, [sid, name, by]) =>
-      engine.inc(sid!, name!, by === undefined ? 1n : int64Arg(by, 'increment')),
+      engine.incImmediate(sid!, name!, by === undefined ? 1n : int64Arg(by, 'increment')),
   },
   {
     name: 'SETDATA',
@@ -146,7 +152,7 @@ const COMMANDS: CommandSpec[] = [
     min: 1,
     max: 1,
     summary: 'GETDATA sid: the data blob ("" if never set)',
-    run: ({ engine }, [sid]) => engine.getData(sid!),
+    run: ({ engine }, [sid]) => engine.getDataImmediate(sid!),
   },
   {
     name: 'FIND',

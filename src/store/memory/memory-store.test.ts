@@ -26,3 +26,24 @@ describe('memory store at scale', () => {
     await store.close();
   });
 });
+
+describe('memory store answers', () => {
+  it('answers reads and writes at once, not with a promise (the server hot path relies on it)', () => {
+    const store = new MemoryStore();
+    const init = { id: 's1', cls: 'c', data: '', user: null, timeout: 60, expires: 0 };
+    const limits = { maxVars: 2 };
+    const answers: unknown[] = [
+      store.create({ ...init, vars: new Map() }, 0),
+      store.setVars('s1', [['a', '1']], 0, limits),
+      store.getVar('s1', 'a', 0),
+      store.incVar('s1', 'n', 5n, 0, limits),
+      store.setVars('s1', [['b', '1']], 0, limits),
+      store.get('s1', 0, { touch: true, vars: true }),
+      store.unsetVars('s1', ['a'], 0),
+      store.touch('s1', 0),
+      store.destroy('s1', 0),
+    ];
+    for (const answer of answers) assert.ok(!(answer instanceof Promise));
+    assert.deepEqual(answers.slice(1, 5), ['ok', '1', 5n, 'limit']);
+  });
+});

@@ -8,6 +8,7 @@ import {
   type GetOptions,
   type ListOptions,
   type ListPage,
+  type Awaitable,
   type LockAttempt,
   type NoSession,
   type SessionInit,
@@ -45,7 +46,9 @@ const MAX_OPEN_CURSORS = 1024;
 /**
  * The reference store: every session in this process's memory, nothing on disk.
  *
- * Every operation runs to completion without awaiting, so each is atomic by construction.
+ * Every operation runs to completion without awaiting, so each is atomic by construction, and the
+ * data methods answer at once rather than with a promise (typed as the Store contract has them,
+ * so that test doubles may extend this class with slower ones).
  */
 export class MemoryStore implements Store {
   readonly kind = 'memory';
@@ -68,7 +71,7 @@ export class MemoryStore implements Store {
     for (const name of this.#indexed) this.#varIndex.set(name, new Map());
   }
 
-  async create(init: SessionInit, now: number): Promise<boolean> {
+  create(init: SessionInit, now: number): Awaitable<boolean> {
     this.#open();
     const existing = this.#table.slots.get(init.id);
     if (existing !== undefined) {
@@ -79,7 +82,7 @@ export class MemoryStore implements Store {
     return true;
   }
 
-  async get(id: string, now: number, options: GetOptions): Promise<SessionRecord | null> {
+  get(id: string, now: number, options: GetOptions): Awaitable<SessionRecord | null> {
     this.#open();
     const t = this.#table;
     const slot = t.live(id, now);
@@ -101,7 +104,7 @@ export class MemoryStore implements Store {
     };
   }
 
-  async getVar(id: string, name: string, now: number): Promise<string | undefined | NoSession> {
+  getVar(id: string, name: string, now: number): Awaitable<string | undefined | NoSession> {
     this.#open();
     const slot = this.#table.live(id, now);
     if (slot === undefined) return NO_SESSION;
@@ -109,17 +112,17 @@ export class MemoryStore implements Store {
     return getVar(this.#table.vars[slot]!, name);
   }
 
-  async setVars(
+  setVars(
     id: string,
     vars: ReadonlyArray<readonly [string, string]>,
     now: number,
     limits: StoreLimits,
-  ): Promise<'ok' | 'limit' | WriteFailure> {
+  ): Awaitable<'ok' | 'limit' | WriteFailure> {
     const slot = this.#writable(id, now);
     if (typeof slot === 'string') return slot;
     if (vars.length === 1) {
       const [name, value] = vars[0]!;
-      return this.#setVar(id, slot, name, getVar(this.#table.vars[slot]!, name), value, limits);
+      return this.#setVar(id, slot, name, value, limits);
     }
     const t = this.#table;
     let next = t.vars[slot]!;
@@ -142,11 +145,7 @@ export class MemoryStore implements Store {
     return 'ok';
   }
 
-  async unsetVars(
-    id: string,
-    names: readonly string[],
-    now: number,
-  ): Promise<number | WriteFailure> {
+  unsetVars(id: string, names: readonly string[], now: number): Awaitable<number | WriteFailure> {
     const slot = this.#writable(id, now);
     if (typeof slot === 'string') return slot;
     let removed = 0;
@@ -162,44 +161,48 @@ export class MemoryStore implements Store {
     return removed;
   }
 
-  async incVar(
+  incVar(
     id: string,
     name: string,
     by: bigint,
     now: number,
     limits: StoreLimits,
-  ): Promise<bigint | 'notint' | 'limit' | WriteFailure> {
+  ): Awaitable<bigint | 'notint' | 'limit' | WriteFailure> {
     const slot = this.#writable(id, now);
     if (typeof slot === 'string') return slot;
     const before = getVar(this.#table.vars[slot]!, name);
     const sum = addInt64(before, by);
     if (sum === 'notint') return sum;
-    const outcome = this.#setVar(id, slot, name, before, sum.toString(), limits);
+    const outcome = this.#setVar(id, slot, name, sum.toString(), limits);
     return outcome === 'ok' ? sum : outcome;
   }
 
-  /** Sets one variable of a writable slot whose current value is `before`; SET's and INC's path. */
+  /** Sets one variable of a writable slot: SET's and INC's path. */
   #setVar(
     id: string,
     slot: number,
     name: string,
-    before: string | undefined,
     after: string,
     limits: StoreLimits,
   ): 'ok' | 'limit' {
     const t = this.#table;
-    if (before === undefined && countVars(t.vars[slot]!) >= limits.maxVars) return 'limit';
-    t.vars[slot] = withVar(t.vars[slot]!, name, after);
-    this.#indexVar(id, name, before, after);
+    const vars = t.vars[slot]!;
+    // The value before is needed only to move the session between index entries.
+    const indexed = this.#varIndex.size > 0 && this.#varIndex.has(name);
+    const before = indexed ? getVar(vars, name) : undefined;
+    const next = withVar(vars, name, after, limits.maxVars);
+    if (next === undefined) return 'limit';
+    t.vars[slot] = next;
+    if (indexed) this.#indexVar(id, name, before, after);
     return 'ok';
   }
 
-  async setData(
+  setData(
     id: string,
     data: string,
     now: number,
     init: SessionInit,
-  ): Promise<'updated' | 'created' | 'readonly'> {
+  ): Awaitable<'updated' | 'created' | 'readonly'> {
     this.#open();
     const slot = this.#writable(id, now);
     if (slot === 'readonly') return slot;
@@ -213,7 +216,7 @@ export class MemoryStore implements Store {
     return 'updated';
   }
 
-  async update(id: string, patch: SessionPatch, now: number): Promise<'ok' | WriteFailure> {
+  update(id: string, patch: SessionPatch, now: number): Awaitable<'ok' | WriteFailure> {
     const slot = this.#writable(id, now);
     if (typeof slot === 'string') return slot;
     const t = this.#table;
@@ -227,7 +230,7 @@ export class MemoryStore implements Store {
     return 'ok';
   }
 
-  async touch(id: string, now: number): Promise<boolean> {
+  touch(id: string, now: number): Awaitable<boolean> {
     this.#open();
     const slot = this.#table.live(id, now);
     if (slot === undefined) return false;
@@ -235,7 +238,7 @@ export class MemoryStore implements Store {
     return true;
   }
 
-  async destroy(id: string, now: number): Promise<boolean> {
+  destroy(id: string, now: number): Awaitable<boolean> {
     this.#open();
     const slot = this.#table.slots.get(id);
     if (slot === undefined) return false;
@@ -366,7 +369,7 @@ export class MemoryStore implements Store {
     return this.#table.size;
   }
 
-  async lock(id: string, leaseMs: number, now: number): Promise<LockAttempt> {
+  lock(id: string, leaseMs: number, now: number): Awaitable<LockAttempt> {
     this.#open();
     if (this.#table.live(id, now) === undefined) return 'nosession';
     const state = this.#locks.get(id) ?? { fence: 0, key: 0, until: 0 };
@@ -378,7 +381,7 @@ export class MemoryStore implements Store {
     return { acquired: true, key: state.key, until: state.until };
   }
 
-  async unlock(id: string, key: number, now: number): Promise<boolean> {
+  unlock(id: string, key: number, now: number): Awaitable<boolean> {
     this.#open();
     const state = this.#locks.get(id);
     if (this.#table.live(id, now) === undefined || !state) return false;

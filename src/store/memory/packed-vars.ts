@@ -16,23 +16,32 @@ export const EMPTY_VARS: Vars = '';
 export const PACKED_MAX_BYTES = 512;
 export const PACKED_MAX_ENTRIES = 16;
 
-/** Reads the decimal length that starts at `at`; returns [length, index after the ':']. */
-function readLength(packed: string, at: number): [number, number] {
+/** Where the text after the length that {@link readLength} read last starts. */
+let afterLength = 0;
+
+/**
+ * Reads the decimal length that starts at `at` and sets {@link afterLength} to the index after
+ * its ':'. A module variable rather than a returned pair: SET, GET and INC parse on every call,
+ * and a pair per length was most of their allocations.
+ */
+function readLength(packed: string, at: number): number {
   let n = 0;
   let i = at;
   for (let c = packed.charCodeAt(i); c !== 58; c = packed.charCodeAt(++i)) n = n * 10 + (c - 48);
-  return [n, i + 1];
+  afterLength = i + 1;
+  return n;
 }
 
 /** Calls `each(name, value)` for every variable, in order. */
 function forEachPacked(packed: string, each: (name: string, value: string) => void): void {
   let i = 0;
   while (i < packed.length) {
-    const [nameLength, nameStart] = readLength(packed, i);
+    const nameLength = readLength(packed, i);
+    const nameStart = afterLength;
     const name = packed.slice(nameStart, nameStart + nameLength);
-    const [valueLength, valueStart] = readLength(packed, nameStart + nameLength);
-    each(name, packed.slice(valueStart, valueStart + valueLength));
-    i = valueStart + valueLength;
+    const valueLength = readLength(packed, nameStart + nameLength);
+    i = afterLength + valueLength;
+    each(name, packed.slice(afterLength, i));
   }
 }
 
@@ -41,8 +50,10 @@ export function getVar(vars: Vars, name: string): string | undefined {
   if (typeof vars !== 'string') return vars.get(name);
   let i = 0;
   while (i < vars.length) {
-    const [nameLength, nameStart] = readLength(vars, i);
-    const [valueLength, valueStart] = readLength(vars, nameStart + nameLength);
+    const nameLength = readLength(vars, i);
+    const nameStart = afterLength;
+    const valueLength = readLength(vars, nameStart + nameLength);
+    const valueStart = afterLength;
     if (nameLength === name.length && vars.startsWith(name, nameStart)) {
       return vars.slice(valueStart, valueStart + valueLength);
     }
@@ -82,12 +93,21 @@ export function fromMap(map: Map<string, string>): Vars {
 }
 
 /**
- * `vars` with `name` set to `value`. A packed set is spliced as one string, with no Map in
- * between: SET and INC of a small session are the hot path. A set that outgrows the packed
- * limits becomes a Map; a Map is changed in place.
+ * `vars` with `name` set to `value`, or undefined when that would add a variable past `maxVars`.
+ * A packed set is spliced as one string, with no Map in between, in one pass that also counts
+ * its variables: SET and INC of a small session are the hot path. A set that outgrows the
+ * packed limits becomes a Map; a Map is changed in place.
  */
-export function withVar(vars: Vars, name: string, value: string): Vars {
+export function withVar(vars: Vars, name: string, value: string): Vars;
+export function withVar(vars: Vars, name: string, value: string, maxVars: number): Vars | undefined;
+export function withVar(
+  vars: Vars,
+  name: string,
+  value: string,
+  maxVars = Infinity,
+): Vars | undefined {
   if (typeof vars !== 'string') {
+    if (vars.size >= maxVars && !vars.has(name)) return undefined;
     vars.set(name, value);
     // A Map that a smaller value brings back under the limits is packed again, as in updateVars.
     return vars.size <= PACKED_MAX_ENTRIES ? fromMap(vars) : vars;
@@ -98,9 +118,10 @@ export function withVar(vars: Vars, name: string, value: string): Vars {
   let foundEnd = -1;
   let i = 0;
   while (i < vars.length) {
-    const [nameLength, nameStart] = readLength(vars, i);
-    const [valueLength, valueStart] = readLength(vars, nameStart + nameLength);
-    const end = valueStart + valueLength;
+    const nameLength = readLength(vars, i);
+    const nameStart = afterLength;
+    const valueLength = readLength(vars, nameStart + nameLength);
+    const end = afterLength + valueLength;
     if (nameLength === name.length && vars.startsWith(name, nameStart)) {
       found = i;
       foundEnd = end;
@@ -111,17 +132,18 @@ export function withVar(vars: Vars, name: string, value: string): Vars {
     bytes += nameLength + valueLength;
     i = end;
   }
+  if (found < 0 && entries >= maxVars) return undefined;
   bytes += value.length + (found < 0 ? name.length : 0);
   if (entries + 1 > PACKED_MAX_ENTRIES || bytes > PACKED_MAX_BYTES) {
     const map = toMap(vars);
     map.set(name, value);
     return map;
   }
-  const entry = [`${name.length}:`, name, `${value.length}:`, value];
-  // join() yields a flat string, as in fromMap.
-  return found < 0
-    ? [vars, ...entry].join('')
-    : [vars.slice(0, found), ...entry, vars.slice(foundEnd)].join('');
+  // The entry is concatenated (short-lived), the whole joined: join() yields a flat string, where
+  // `+` alone would keep a rope that costs several times the memory for as long as it is stored.
+  const entry = name.length + ':' + name + value.length + ':' + value;
+  if (found < 0) return [vars, entry].join('');
+  return [vars.slice(0, found), entry, vars.slice(foundEnd)].join('');
 }
 
 /**

@@ -271,7 +271,11 @@ export class PostgresStore implements Store {
     };
   }
 
-  async getVar(id: string, name: string, now: number): ReturnType<Store['getVar']> {
+  async getVar(
+    id: string,
+    name: string,
+    now: number,
+  ): Promise<Awaited<ReturnType<Store['getVar']>>> {
     const { rows } = await this.#query<{ value: Buffer | null }>('getVar', [
       bytes(id),
       now,

@@ -288,7 +288,7 @@ export class SqliteStore implements Store {
     });
   }
 
-  getVar(id: string, name: string, now: number): ReturnType<Store['getVar']> {
+  getVar(id: string, name: string, now: number): Promise<Awaited<ReturnType<Store['getVar']>>> {
     return this.#op(false, () => {
       const row = this.#q.selectVarOfLive.get(name, id, now) as
         { touched: number; readonly: number; value: string | null } | undefined;

@@ -36,7 +36,8 @@ class EngineBackend implements SessionBackend {
   }
 
   async load(id: string): Promise<StoredSession | null> {
-    const record = await this.#engine.load(id);
+    // The immediate forms: over the memory store a request's load and save take no promise hop.
+    const record = await this.#engine.loadImmediate(id);
     if (!record) return null;
     const vars = new Map<string, string>();
     for (const [name, value] of record.vars) vars.set(fromBytes(name), fromBytes(value));
@@ -65,7 +66,7 @@ class EngineBackend implements SessionBackend {
       // Variables first: their NOSESSION stops the write before SETDATA could create anything.
       if (changes.unset?.length) await engine.unset(id, changes.unset.map(toBytes));
       if (changes.set?.length) {
-        await engine.setMany(
+        await engine.setManyImmediate(
           id,
           changes.set.map(([name, value]) => [toBytes(name), toBytes(value)] as const),
         );

@@ -724,6 +724,30 @@ describe('RequestDecoder', () => {
       );
     });
 
+    it('cuts short and long arguments alike across a batch far longer than one text window', () => {
+      const requests: Command[] = [];
+      for (let i = 0; i < 2000; i++) {
+        const short = String.fromCharCode(i % 256).repeat(1 + (i % 12));
+        requests.push(['SET', `s${i}`, short, 'v'.repeat(i % 30)]);
+      }
+      const wire = requests
+        .map((r) => `*${r.length}\r\n` + r.map((a) => `$${a.length}\r\n${a}\r\n`).join(''))
+        .join('');
+      assert.ok(wire.length > 40_000);
+      assert.deepEqual(decode(wire), requests);
+      // Split into odd-sized chunks, each decoded as it arrives.
+      const decoder = new RequestDecoder({}, names);
+      const got: Command[] = [];
+      for (let at = 0; at < wire.length; at += 997) {
+        decoder.push(Buffer.from(wire.slice(at, at + 997), 'latin1'));
+        for (let r = decoder.next(); r !== undefined; r = decoder.next()) {
+          assert.ok(!(r instanceof ProtocolError));
+          got.push(r);
+        }
+      }
+      assert.deepEqual(got, requests);
+    });
+
     it('refuses names that are not upper-case ASCII letters', () => {
       assert.throws(() => new KnownNames(['get']), RangeError);
       assert.throws(() => new KnownNames(['GET2']), RangeError);

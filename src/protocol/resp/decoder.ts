@@ -56,6 +56,15 @@ const MAX_LENGTH_FIELD = 20;
 const MIN_CAPACITY = 16 * 1024;
 /** An owned query buffer this big is given back once it is mostly empty. */
 const SHRINK_ABOVE = 256 * 1024;
+/**
+ * Arguments shorter than this are cut from one string of the buffered bytes: V8 copies a
+ * substring under 13 characters (SlicedString::kMinLength) rather than pointing into its parent,
+ * so nothing kept later pins the batch, and a substring costs no call into C++. Longer ones
+ * (session ids, values) get their own latin1Slice.
+ */
+const SHORT_ARG = 13;
+/** The most buffered bytes turned into that one string at a time. */
+const TEXT_WINDOW = 4096;
 
 // #readLength's answers other than a value (a value is >= -1).
 const INCOMPLETE = -2;
@@ -151,6 +160,9 @@ export class RequestDecoder {
   #lineLength = 0;
   #error: ProtocolError | undefined;
   #names: KnownNames | undefined;
+  /** #buf[#textStart..#textStart + #text.length) as a string, until the buffer changes. */
+  #text: string | undefined;
+  #textStart = 0;
 
   /**
    * @param limits - overrides for {@link DEFAULT_DECODER_LIMITS}; each must be a positive safe
@@ -192,6 +204,7 @@ export class RequestDecoder {
    */
   push(chunk: Buffer): void {
     if (this.#error !== undefined || chunk.length === 0) return;
+    this.#text = undefined;
     const live = this.#end - this.#start;
     if (live === 0) {
       // Nothing pending: parse straight from the chunk, copying nothing.
@@ -284,7 +297,7 @@ export class RequestDecoder {
           return this.#fail('bulk-terminator', 'expected CRLF after bulk string');
         }
         const known = args.length === 0 ? this.#names?.match(this.#buf, start, stop) : undefined;
-        args.push(known ?? (this.#buf as Latin1Slicing).latin1Slice(start, stop));
+        args.push(known ?? this.#slice(start, stop));
         this.#start = stop + 2;
         this.#bulkLength = -1;
         this.#argsLeft--;
@@ -292,6 +305,20 @@ export class RequestDecoder {
       this.#args = undefined;
       return args;
     }
+  }
+
+  /** The bytes buf[start..stop) as a byte string (see {@link SHORT_ARG}). */
+  #slice(start: number, stop: number): string {
+    if (stop - start < SHORT_ARG) {
+      let text = this.#text;
+      if (text === undefined || stop > this.#textStart + text.length || start < this.#textStart) {
+        const end = Math.min(this.#end, start + TEXT_WINDOW);
+        text = this.#text = (this.#buf as Latin1Slicing).latin1Slice(start, end);
+        this.#textStart = start;
+      }
+      return text.substring(start - this.#textStart, stop - this.#textStart);
+    }
+    return (this.#buf as Latin1Slicing).latin1Slice(start, stop);
   }
 
   /**
@@ -381,6 +408,7 @@ export class RequestDecoder {
   #suspend(): undefined {
     const live = this.#end - this.#start;
     if (live === 0) {
+      this.#text = undefined;
       this.#buf = EMPTY;
       this.#owned = false;
       this.#start = 0;
@@ -404,6 +432,7 @@ export class RequestDecoder {
     if (need > 0) capacity = Math.min(capacity, Math.max(need, required));
     // allocUnsafe is safe here: bytes past #end are never read.
     const storage = Buffer.allocUnsafe(capacity);
+    this.#text = undefined;
     this.#buf.copy(storage, 0, this.#start, this.#end);
     this.#end -= this.#start;
     this.#start = 0;
@@ -413,6 +442,7 @@ export class RequestDecoder {
 
   #fail(reason: ProtocolErrorReason, detail: string): ProtocolError {
     this.#error = new ProtocolError(reason, detail);
+    this.#text = undefined;
     this.#buf = EMPTY;
     this.#owned = false;
     this.#start = 0;

@@ -168,6 +168,44 @@ describe('sessiond serve HTTP', () => {
   });
 });
 
+describe('sessiond serve HTTP connections', () => {
+  it('--max-http-connections 1 closes a second connection unanswered while the first is open', async () => {
+    const { child, exited, output } = await serveMemory([
+      '--http-port',
+      '0',
+      '--max-http-connections',
+      '1',
+    ]);
+    const sockets: Array<ReturnType<typeof netConnect>> = [];
+    /** A connection to the HTTP port that sends one keep-alive request at once. */
+    const open = async (port: number) => {
+      const socket = netConnect(port, '127.0.0.1');
+      sockets.push(socket);
+      socket.on('error', () => {});
+      await once(socket, 'connect');
+      socket.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n');
+      return socket;
+    };
+    try {
+      const [, port] = /HTTP on [^:]+:(\d+)/.exec(output()) ?? [];
+      assert.ok(port, output());
+      const first = await open(Number(port));
+      const [answer] = (await once(first, 'data')) as [Buffer];
+      assert.match(answer.toString(), /^HTTP\/1\.1 200 /);
+      const second = await open(Number(port));
+      const received: Buffer[] = [];
+      second.on('data', (chunk: Buffer) => received.push(chunk));
+      // Closed, by a reset or an end: either way, before any answer.
+      await new Promise((resolve) => second.once('close', resolve));
+      assert.equal(Buffer.concat(received).length, 0);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      child.kill('SIGTERM');
+    }
+    assert.equal(await exited, 0);
+  });
+});
+
 describe('sessiond serve TLS', () => {
   it('--tls-cert and --tls-key make both ports speak TLS only', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sessiond-serve-tls-'));

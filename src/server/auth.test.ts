@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import crypto from 'node:crypto';
+import { syncBuiltinESMExports } from 'node:module';
+import { describe, it, mock } from 'node:test';
 import { Auth } from './auth.ts';
 
 /** What a client sends on the wire for `text`: its UTF-8 bytes, one per code unit. */
@@ -28,4 +30,43 @@ describe('Auth', () => {
     assert.equal(auth.check(undefined, '?0@>;L'), null);
     assert.equal(auth.check(undefined, 'пароль'), null);
   });
+
+  it('compares every password through crypto.timingSafeEqual, whose verdict alone decides', () => {
+    const auth = new Auth({ password: 'pw', adminPassword: 'root' });
+    const calls = withTimingSafeEqual(undefined, () => {
+      assert.equal(auth.check(undefined, 'wrong'), null);
+    });
+    // Both passwords were compared, each as a 32-byte SHA-256 digest.
+    assert.equal(calls.length, 2);
+    for (const [given, expected] of calls) {
+      assert.equal(given.length, 32);
+      assert.equal(expected.length, 32);
+    }
+    withTimingSafeEqual(false, () => assert.equal(auth.check(undefined, 'pw'), null));
+    withTimingSafeEqual(true, () =>
+      assert.deepEqual(auth.check('default', 'wrong'), { authenticated: true, admin: false }),
+    );
+  });
 });
+
+/**
+ * Runs `body` with `crypto.timingSafeEqual` watched (and answering `verdict` unless undefined),
+ * seen by modules that imported it by name too; returns the arguments of each call.
+ */
+function withTimingSafeEqual(
+  verdict: boolean | undefined,
+  body: () => void,
+): Array<[Buffer, Buffer]> {
+  const spy =
+    verdict === undefined
+      ? mock.method(crypto, 'timingSafeEqual')
+      : mock.method(crypto, 'timingSafeEqual', () => verdict);
+  syncBuiltinESMExports();
+  try {
+    body();
+    return spy.mock.calls.map((call) => call.arguments as unknown as [Buffer, Buffer]);
+  } finally {
+    spy.mock.restore();
+    syncBuiltinESMExports();
+  }
+}

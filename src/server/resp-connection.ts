@@ -17,6 +17,7 @@ import {
 } from '../protocol/resp/encoder.ts';
 import type { Auth, Rights } from './auth.ts';
 import { COMMAND_TABLE, commandName, runCommand, type CommandContext } from './commands/table.ts';
+import type { Logger } from './observability/logger.ts';
 import type { Metrics } from './observability/metrics.ts';
 import type { PubSub, Subscriber } from './pubsub.ts';
 import type { ServerStats } from './stats.ts';
@@ -34,6 +35,8 @@ export interface ConnectionShared {
   maxOutputBuffer: number;
   version: string;
   onError(error: unknown): void;
+  /** Where a refused password is logged at `warn`, with the peer's address; none: not logged. */
+  logger?: Logger | undefined;
 }
 
 /**
@@ -305,6 +308,11 @@ export class RespConnection implements Subscriber {
     const rights = this.#shared.auth.check(user, password);
     if (!rights) {
       this.#shared.stats.authFailures++;
+      // Who guessed, never what: traces password guessing without leaking a password to the logs.
+      this.#shared.logger?.warn(
+        { protocol: 'resp', peer: this.#socket.remoteAddress },
+        'password refused',
+      );
       throw new SessiondError('WRONGPASS', 'invalid username-password pair or user is disabled.');
     }
     this.#rights = rights;

@@ -150,7 +150,16 @@ export class SessiondServer {
         maxOutputBuffer: options.resp?.maxOutputBuffer ?? DEFAULT_MAX_OUTPUT_BUFFER,
         decoderLimits: options.resp?.decoderLimits ?? {},
       },
-      { context, pubsub, auth, stats, metrics: metrics ?? undefined, version: VERSION, onError },
+      {
+        context,
+        pubsub,
+        auth,
+        stats,
+        metrics: metrics ?? undefined,
+        version: VERSION,
+        onError,
+        logger,
+      },
     );
     const respAddress = await resp.listen().catch((error: unknown) => {
       unsubscribe();
@@ -188,6 +197,7 @@ export class SessiondServer {
             ...(metrics && { metrics }),
             admin: new AdminPage({ engine, stats, history: activity, version: VERSION }),
             onError,
+            logger,
           });
     const httpAddress = await http?.listen().catch(async (error: unknown) => {
       unsubscribe();

@@ -1,6 +1,6 @@
 import { validateId } from '../core/ids.ts';
 import { readCookies, serializeCookie } from './cookies.ts';
-import type { ResolvedOptions } from './options.ts';
+import type { RejectedIdReason, ResolvedOptions } from './options.ts';
 import { headerValue, isSecure, queryOf, type HeaderSink, type RequestLike } from './request.ts';
 
 /** Ids are at most 255 bytes (PROTOCOL.md); a signature adds a dot and 43 characters. */
@@ -49,18 +49,34 @@ export function readArrival(request: RequestLike, options: ResolvedOptions): Arr
   return { id: null, via: null, tokenSent: tokens.length > 0, cookieSent, propagate };
 }
 
-/** The id inside a token, if it is well formed and, with keys, signed by one of them. */
+/**
+ * The id inside a token, if it is well formed and, with keys, signed by one of them. A token
+ * refused is reported to `onRejectedId`, with the reason only.
+ */
 export function idOf(token: string, options: ResolvedOptions): string | null {
-  if (token.length > MAX_ID_BYTES + 44) return null;
+  if (token.length > MAX_ID_BYTES + 44) return rejectId(options, 'malformed');
   const id = options.signer.unsign(token);
-  if (id === null) return null;
+  if (id === null) return rejectId(options, 'bad-signature');
   try {
     // Only RFC 6265 cookie-octets: defends against ids that split headers or smuggle markup.
     validateId(id, MAX_ID_BYTES);
     return id;
   } catch {
-    return null;
+    return rejectId(options, 'malformed');
   }
+}
+
+/**
+ * Tells `onRejectedId` why an id was not used, and never which id: defends against live ids
+ * reaching the app's logs. Never throws: what the callback throws goes to `onError`.
+ */
+export function rejectId(options: ResolvedOptions, reason: RejectedIdReason): null {
+  try {
+    options.onRejectedId(reason);
+  } catch (error) {
+    options.onError(error);
+  }
+  return null;
 }
 
 /**

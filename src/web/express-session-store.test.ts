@@ -155,5 +155,23 @@ for (const make of BACKINGS) {
       assert.equal(await backing.engine.timeout(sid), 120);
       assert.equal(await promisify(store.get.bind(store))('no-such-session-aaaaaaaaaaaa'), null);
     });
+
+    it('a blob that is JavaScript, not JSON, reads as no session and never runs', async () => {
+      const store = storeOf('es-code');
+      const ran = '__sessiondStoreTestRan';
+      const blobs = [
+        `globalThis.${ran} = true; ({ cookie: {}, views: 1 })`,
+        `(function () { globalThis.${ran} = true; return { cookie: {} }; })()`,
+        `{ cookie: {}, views: (globalThis.${ran} = true) }`,
+      ];
+      for (const [i, blob] of blobs.entries()) {
+        const sid = `es-code-session-${i}-aaaaaaaaaaaaaaaa`;
+        // Written as another client would: the blob is the text itself.
+        assert.equal(await backing.engine.create(sid, { cls: 'es-code', data: blob }), true);
+        assert.equal(await promisify(store.get.bind(store))(sid), null, blob);
+        assert.equal(await backing.engine.getData(sid), blob, 'the blob is left as it was');
+      }
+      assert.equal(ran in globalThis, false);
+    });
   });
 }

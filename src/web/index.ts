@@ -12,6 +12,7 @@ export type {
   Concurrency,
   CookieOptions,
   GcOptions,
+  RejectedIdReason,
   ResolvedOptions,
   SessionOptions,
 } from './options.ts';

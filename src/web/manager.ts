@@ -1,6 +1,6 @@
 import { isSessiondError, SessiondError } from '../errors.ts';
 import type { SessionBackend, StoredSession } from './backend.ts';
-import { readArrival } from './carriers.ts';
+import { readArrival, rejectId } from './carriers.ts';
 import {
   oneOf,
   resolveOptions,
@@ -81,10 +81,10 @@ export class SessionManager {
         // An id the backend refuses (longer than its maxIdBytes) is as malformed as any other:
         // defends against a cookie the store cannot take turning every page into a 500.
         if (!isSessiondError(error, 'BADID')) throw error;
-        id = null;
+        id = rejectId(options, 'malformed');
       }
       // Strict mode: an id the store does not know is never adopted (defends against fixation).
-      if (found.loaded === null && options.strict) id = null;
+      if (id !== null && found.loaded === null && options.strict) id = rejectId(options, 'unknown');
     }
     const session = new Session({
       options,

@@ -30,6 +30,11 @@ describe('options are checked at startup', () => {
     // Idle sessions end after 30 minutes; the absolute lifetime is the app's choice (SECURITY.md).
     assert.equal(options.idleTimeout, 1800);
     assert.equal(options.absoluteTimeout, 0);
+    // Renewal and regeneration on a change of user are opt-in; rejected ids go nowhere.
+    assert.equal(options.renewAfter, 0);
+    assert.equal(options.renewGrace, 60);
+    assert.equal(options.regenerateOnUserChange, false);
+    assert.equal(options.onRejectedId('unknown'), undefined);
   });
 
   it('exactly one of engine, client or backend', () => {
@@ -67,6 +72,24 @@ describe('options are checked at startup', () => {
     assert.throws(make({ cache: 'sometimes' as never }), TypeError);
     assert.throws(make({ concurrency: 'optimistic' as never }), TypeError);
     assert.throws(make({ keys: ['too short'] }), RangeError);
+  });
+
+  it('refuses a bad renewAfter, renewGrace, regenerateOnUserChange, onRejectedId or clock, and renewal with a URL carrier', () => {
+    assert.throws(make({ renewAfter: -1 }), RangeError);
+    assert.throws(make({ renewAfter: 0.5 }), RangeError);
+    assert.throws(make({ renewGrace: 0 }), /renewGrace must be positive/);
+    assert.throws(make({ renewGrace: 301 }), /maxGraceSeconds \(300\)/);
+    assert.throws(make({ regenerateOnUserChange: 'yes' as never }), TypeError);
+    assert.throws(make({ onRejectedId: 'log' as never }), /onRejectedId must be a function/);
+    assert.throws(make({ clock: {} as never }), /clock/);
+    // Links already written would carry the replaced id.
+    assert.throws(make({ renewAfter: 60, carrier: 'query' }), /cookie or header carrier/);
+    assert.throws(
+      make({ regenerateOnUserChange: true, carrier: 'cookie-or-query' }),
+      /cookie or header carrier/,
+    );
+    const { options } = createSessions({ engine, renewAfter: 900, renewGrace: 300 });
+    assert.deepEqual([options.renewAfter, options.renewGrace], [900, 300]);
   });
 
   it('baseUrl must be an http(s) origin, without a path', () => {

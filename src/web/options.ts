@@ -1,4 +1,5 @@
 import type { SessiondClient } from '../client/client.ts';
+import { systemClock, type Clock } from '../core/clock.ts';
 import type { Engine } from '../core/engine.ts';
 import type { SessionBackend } from './backend.ts';
 import { clientBackend } from './client-backend.ts';
@@ -38,6 +39,14 @@ export type GcOptions =
   | { intervalMs: number }
   /** Off: a server's sweeper collects (expired sessions are never readable either way). */
   | false;
+
+/**
+ * Why an id a request carried was not used: `malformed` (not 1..255 RFC 6265 cookie-octets, or
+ * longer than the backend takes), `bad-signature` (with `keys`: unsigned, or signed by no key),
+ * `unknown` (well formed and signed, but no live session of this class has it: expired,
+ * destroyed, or made up; reported in strict mode only, where such an id is dropped).
+ */
+export type RejectedIdReason = 'malformed' | 'bad-signature' | 'unknown';
 
 /** Options of `createSessions`. Exactly one of `engine`, `client` or `backend` is required. */
 export interface SessionOptions {
@@ -82,6 +91,44 @@ export interface SessionOptions {
   lock?: { leaseMs?: number; waitMs?: number };
   /** Where errors of background work (gc, unlock) go; they never carry a session id. */
   onError?: (error: unknown) => void;
+  /**
+   * Told why each id a request carried was not used, for attack detection (OWASP): a rising
+   * rate of `bad-signature` or `unknown` is someone guessing or tampering. Never given the id
+   * (which would put live ids into the app's logs). Default: nothing. What it throws goes to
+   * `onError`; the request goes on.
+   * @example
+   * onRejectedId: (reason) => rejectedIds.inc({ reason })
+   */
+  onRejectedId?: (reason: RejectedIdReason) => void;
+  /**
+   * Renewal timeout in seconds (OWASP): once the session's id is this old, the next request
+   * that can write moves the session to a new id (`regenerate` with `renewGrace`) and sends
+   * it, whatever the activity. Default 0: off. The id's age counts from when it was issued
+   * (creation or the last regenerate), kept in the session's reserved variable
+   * `sessiond:idIssued` (unix seconds): the store's creation time cannot serve, because
+   * REGENERATE keeps it. A session without that variable (made before the option was on, or
+   * by another client) counts as due. Read-only routes never renew.
+   * @throws TypeError with a URL carrier (`query`, `cookie-or-query`): links already in the
+   * page would carry the old id
+   */
+  renewAfter?: number;
+  /**
+   * Seconds the old id stays a read-only copy after a renewal, so requests already in flight
+   * with it finish; default 60. At least 1, and at most the engine's `maxGraceSeconds`
+   * (300 by default).
+   */
+  renewGrace?: number;
+  /**
+   * Regenerate the id (no grace) at save when `session.userId` changes to another value:
+   * login, logout or a switch of user then always gets a new id, even when the app forgets
+   * `regenerate()` (defends against session fixation). Default false. Not when the id was
+   * already replaced in the same request. Set `userId` before the response starts: an id
+   * changed later cannot reach the client.
+   * @throws TypeError with a URL carrier, as `renewAfter`
+   */
+  regenerateOnUserChange?: boolean;
+  /** Where the web layer reads the time (for `renewAfter`); default the system clock. */
+  clock?: Clock;
   /** The random source of the gc draw; tests pass `() => 0` to make it certain. */
   random?: () => number;
 }
@@ -116,6 +163,11 @@ export interface ResolvedOptions {
   leaseMs: number;
   waitMs: number;
   onError: (error: unknown) => void;
+  onRejectedId: (reason: RejectedIdReason) => void;
+  renewAfter: number;
+  renewGrace: number;
+  regenerateOnUserChange: boolean;
+  clock: Clock;
   random: () => number;
 }
 
@@ -150,6 +202,13 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
   const header = (options.header ?? 'x-session-id').toLowerCase();
   if (!isCookieName(header)) throw new TypeError('header must be an RFC 7230 token');
   const carrier = oneOf('carrier', options.carrier ?? 'cookie', CARRIERS);
+  const renewAfter = seconds('renewAfter', options.renewAfter ?? 0);
+  const regenerateOnUserChange = flag('regenerateOnUserChange', options.regenerateOnUserChange);
+  if ((renewAfter > 0 || regenerateOnUserChange) && carrier !== 'cookie' && carrier !== 'header') {
+    // Links already written into the page would carry the replaced id: its owner would land on
+    // a read-only or vanished session on the next click.
+    throw new TypeError('renewAfter and regenerateOnUserChange need the cookie or header carrier');
+  }
   const backend = chooseBackend(options);
   return {
     backend,
@@ -180,6 +239,11 @@ export function resolveOptions(options: SessionOptions): ResolvedOptions {
     leaseMs: positive('lock.leaseMs', options.lock?.leaseMs ?? 30_000),
     waitMs: seconds('lock.waitMs', options.lock?.waitMs ?? 10_000),
     onError: options.onError ?? ((error: unknown) => console.error('sessiond web:', error)),
+    onRejectedId: callback('onRejectedId', options.onRejectedId ?? (() => undefined)),
+    renewAfter,
+    renewGrace: renewGrace(options),
+    regenerateOnUserChange,
+    clock: checkClock(options.clock ?? systemClock),
     random: options.random ?? Math.random,
   };
 }
@@ -215,6 +279,33 @@ function seconds(option: string, value: number): number {
 function positive(option: string, value: number): number {
   if (seconds(option, value) === 0) throw new RangeError(`${option} must be positive`);
   return value;
+}
+
+function callback<T>(option: string, value: T): T {
+  if (typeof value !== 'function') throw new TypeError(`${option} must be a function`);
+  return value;
+}
+
+function flag(option: string, value: boolean | undefined): boolean {
+  if (value !== undefined && typeof value !== 'boolean') {
+    throw new TypeError(`${option} must be true or false`);
+  }
+  return value ?? false;
+}
+
+function checkClock(clock: Clock): Clock {
+  if (typeof clock?.now !== 'function') throw new TypeError('clock must have a now() method');
+  return clock;
+}
+
+function renewGrace(options: SessionOptions): number {
+  const grace = positive('renewGrace', options.renewGrace ?? 60);
+  // An embedded engine's limit is known now; a server's shows at the first renewal (onError).
+  const max = options.engine?.limits.maxGraceSeconds;
+  if (max !== undefined && grace > max) {
+    throw new RangeError(`renewGrace must not exceed the engine's maxGraceSeconds (${max})`);
+  }
+  return grace;
 }
 
 function checkGc(gc: GcOptions): GcOptions {

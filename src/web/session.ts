@@ -1,5 +1,10 @@
-import { SessiondError } from '../errors.ts';
-import type { SessionBackend, SessionChanges, StoredSession } from './backend.ts';
+import { isSessiondError, SessiondError } from '../errors.ts';
+import {
+  isReadonlyRefusal,
+  type SessionBackend,
+  type SessionChanges,
+  type StoredSession,
+} from './backend.ts';
 import type { ResolvedOptions } from './options.ts';
 import * as urls from './url-helpers.ts';
 import { SessionValues } from './values.ts';
@@ -19,6 +24,13 @@ export interface SessionData {}
 
 /** Made once: #serial runs on every save, and the queue only needs to know an operation ended. */
 const ignore = (): void => undefined;
+
+/**
+ * The reserved variable where, with `renewAfter` on, the web layer keeps when the session's
+ * current id was issued (unix seconds). The store's creation time cannot serve: REGENERATE
+ * keeps it. Hidden from get() and names(); set() refuses it.
+ */
+export const ID_ISSUED_VAR = 'sessiond:idIssued';
 
 /** The type of variable `K`: declared in SessionData, else unknown JSON. */
 export type SessionValue<K extends string> = K extends keyof SessionData ? SessionData[K] : unknown;
@@ -59,6 +71,15 @@ export class Session {
   #dataDirty = false;
   #user: string | null;
   #userDirty = false;
+  /** The user as the store has it, to tell a change of user (regenerateOnUserChange). */
+  #savedUser: string | null;
+  /** When the current id was issued, unix seconds (ID_ISSUED_VAR); null when not known. */
+  #issued: number | null;
+  #issuedDirty = false;
+  /** The id was replaced in this request (regenerate or renewal): nobody else can hold it. */
+  #renewed = false;
+  /** A read-only copy left by regenerate with grace (when the backend can tell). */
+  #graceCopy: boolean;
   /** Store operations of this session run one at a time, in call order. */
   #queue: Promise<unknown> = Promise.resolve();
 
@@ -70,9 +91,18 @@ export class Session {
     this.#id = setup.id;
     this.#stored = setup.loaded !== null;
     this.#adopted = setup.id !== null && setup.loaded === null;
-    this.#values = new SessionValues(setup.loaded?.vars);
+    let vars = setup.loaded?.vars;
+    this.#issued = issuedAt(vars?.get(ID_ISSUED_VAR));
+    if (vars?.has(ID_ISSUED_VAR)) {
+      // A copy: the backend's map is left as it gave it.
+      vars = new Map(vars);
+      vars.delete(ID_ISSUED_VAR);
+    }
+    this.#values = new SessionValues(vars);
     this.#data = setup.loaded?.data ?? '';
     this.#user = setup.loaded?.user ?? null;
+    this.#savedUser = this.#user;
+    this.#graceCopy = setup.loaded?.readonly === true;
   }
 
   /** The session id, or null until the session is first written. Never log it. */
@@ -92,9 +122,11 @@ export class Session {
 
   /**
    * Sets a variable (undefined removes it); written when the request ends.
-   * @throws TypeError for a value without a JSON form; SessiondError DENIED on a read-only route
+   * @throws TypeError for a value without a JSON form or the reserved name `sessiond:idIssued`;
+   * SessiondError DENIED on a read-only route
    */
   set<K extends string>(name: K, value: SessionValue<K> | undefined): void {
+    reserved(name);
     this.#writable();
     this.#values.set(name, value);
   }
@@ -109,6 +141,7 @@ export class Session {
    * @throws TypeError, DENIED as set()
    */
   register<K extends string>(name: K, initial: SessionValue<K>): void {
+    reserved(name);
     this.#writable();
     this.#values.register(name, initial);
   }
@@ -171,9 +204,33 @@ export class Session {
         this.#adopted = false;
         return;
       }
-      const next = await this.#backend.regenerate(this.#id!, options.grace ?? 0);
-      if (next === null) this.#reset();
-      else this.#id = next;
+      this.#moved(await this.#backend.regenerate(this.#id!, options.grace ?? 0));
+    });
+  }
+
+  /**
+   * Renews an id older than `renewAfter` (OWASP renewal timeout): the adapters call this before
+   * the response headers, so the new id reaches the client. Apps need not call it. A failed
+   * renewal goes to `onError` and the session keeps its id until the next request.
+   * @internal
+   */
+  renewIfDue(): Promise<void> {
+    return this.#serial(async () => {
+      const { renewAfter, renewGrace, onError } = this.#options;
+      if (renewAfter === 0 || this.#readonly || this.#graceCopy || !this.#stored) return;
+      // Replaced in this request already: the id is new.
+      if (this.#renewed) return;
+      // An unknown age counts as due: defends against an old id escaping renewal for good.
+      if (this.#issued !== null && this.#now() - this.#issued < renewAfter) return;
+      try {
+        // A new id now and then: defends against a stolen id staying usable while the session
+        // lives. With grace: requests in flight with the old id finish on a read-only snapshot.
+        this.#moved(await this.#backend.regenerate(this.#id!, renewGrace));
+      } catch (error) {
+        // A grace copy (the backend could not tell at load): its successor renews, not it.
+        if (isSessiondError(error) && isReadonlyRefusal(error)) return;
+        onError(error);
+      }
     });
   }
 
@@ -238,6 +295,52 @@ export class Session {
     return this.#id === null ? null : this.#options.signer.sign(this.#id);
   }
 
+  /** After a regenerate: the new id, freshly issued, or nothing when the session is gone. */
+  #moved(next: string | null): void {
+    if (next === null) return this.#reset();
+    this.#id = next;
+    this.#renewed = true;
+    this.#stampIssued();
+  }
+
+  /** Records that the current id is issued now; written only with renewAfter on. */
+  #stampIssued(): void {
+    this.#issued = this.#now();
+    this.#issuedDirty = this.#options.renewAfter > 0;
+  }
+
+  /** Unix seconds, as CTL CTIME counts. */
+  #now(): number {
+    return Math.floor(this.#options.clock.now() / 1000);
+  }
+
+  /**
+   * With regenerateOnUserChange: a session whose user changes gets a new id first, so an id
+   * fixed or seen before the change never carries the new user (defends against fixation).
+   * Fails the save when the regenerate fails (fails closed), except on a grace copy, whose
+   * write is dropped anyway.
+   */
+  async #regenerateOnUserChange(): Promise<void> {
+    if (!this.#options.regenerateOnUserChange || !this.#userDirty) return;
+    if (this.#user === this.#savedUser || this.#renewed) return;
+    if (!this.#stored) {
+      // An id the client chose (strict mode off) is replaced; one this request made is fresh.
+      if (this.#adopted) {
+        this.#id = this.#backend.newId();
+        this.#adopted = false;
+        this.#renewed = true;
+      }
+      return;
+    }
+    if (this.#graceCopy) return;
+    try {
+      this.#moved(await this.#backend.regenerate(this.#id!, 0));
+    } catch (error) {
+      // Fails closed: defends against a new user riding on an id from before the change.
+      if (!(isSessiondError(error) && isReadonlyRefusal(error))) throw error;
+    }
+  }
+
   #writable(): void {
     if (this.#readonly) throw new SessiondError('DENIED', 'the session is read-only here');
     // The id is chosen at the first write, so url() and hiddenField() can carry it at once.
@@ -253,16 +356,24 @@ export class Session {
   async #save(): Promise<void> {
     // A read-only route never writes, not even a value changed in place.
     if (this.#readonly) return;
+    await this.#regenerateOnUserChange();
     const vars = this.#values.changes();
     const data = this.#dataDirty ? this.#data : undefined;
     const user = this.#userDirty ? this.#user : undefined;
-    if (!vars.set.length && !vars.unset.length && data === undefined && user === undefined) return;
+    const changed =
+      vars.set.length || vars.unset.length || data !== undefined || user !== undefined;
+    // A renewed id of an unchanged session still records when it was issued.
+    if (!changed && !(this.#stored && this.#issuedDirty)) return;
+    if (!this.#stored && this.#options.renewAfter > 0) this.#stampIssued();
     // A new session is created with its data blob; everything else follows as one write.
     const created = !this.#stored && (await this.#create(data));
-    const changes: SessionChanges = { set: vars.set, unset: vars.unset };
+    const issued = this.#issuedDirty ? this.#issued : null;
+    const set =
+      issued === null ? vars.set : [...vars.set, [ID_ISSUED_VAR, String(issued)] as const];
+    const changes: SessionChanges = { set, unset: vars.unset };
     if (user !== undefined) changes.user = user;
     if (data !== undefined && !created) changes.data = data;
-    if (vars.set.length || vars.unset.length || 'user' in changes || 'data' in changes) {
+    if (set.length || vars.unset.length || 'user' in changes || 'data' in changes) {
       const outcome = await this.#backend.write(this.#id!, changes);
       // Destroyed meanwhile (a logout in another request): it stays destroyed.
       if (outcome === 'gone') return this.#reset();
@@ -270,7 +381,11 @@ export class Session {
     }
     this.#values.saved(vars);
     if (this.#data === data) this.#dataDirty = false;
-    if (this.#user === user) this.#userDirty = false;
+    if (this.#user === user) {
+      this.#userDirty = false;
+      this.#savedUser = user;
+    }
+    if (this.#issued === issued) this.#issuedDirty = false;
   }
 
   /**
@@ -306,5 +421,21 @@ export class Session {
     this.#dataDirty = false;
     this.#user = null;
     this.#userDirty = false;
+    this.#savedUser = null;
+    this.#issued = null;
+    this.#issuedDirty = false;
+    this.#graceCopy = false;
   }
+}
+
+/** @throws TypeError for the web layer's own variable */
+function reserved(name: string): void {
+  // Defends against app data overwriting the issue time, and so postponing renewal.
+  if (name === ID_ISSUED_VAR) throw new TypeError(`${ID_ISSUED_VAR} is the web layer's own`);
+}
+
+/** The issue time a session's variable holds (JSON of unix seconds); null when not one. */
+function issuedAt(json: string | undefined): number | null {
+  const seconds = json === undefined ? NaN : Number(json);
+  return Number.isSafeInteger(seconds) ? seconds : null;
 }

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import crypto from 'node:crypto';
+import { syncBuiltinESMExports } from 'node:module';
+import { describe, it, mock } from 'node:test';
 import { Signer } from './signing.ts';
 
 const OLD = 'o'.repeat(32);
@@ -68,4 +70,41 @@ describe('Signer', () => {
   it('refuses keys shorter than 32 bytes', () => {
     assert.throws(() => new Signer(['short']), RangeError);
   });
+
+  it('compares every mac through crypto.timingSafeEqual, whose verdict alone decides', () => {
+    const signer = new Signer([NEW, OLD]);
+    const token = signer.sign('id123');
+    const mac = token.split('.')[1]!;
+    const forged = `id456.${mac}`;
+    // A known id (its mac remembered) and an unknown one: each comparison goes through it.
+    let calls = withTimingSafeEqual(undefined, () => assert.equal(signer.unsign(token), 'id123'));
+    assert.equal(calls.length, 1);
+    calls = withTimingSafeEqual(undefined, () => assert.equal(signer.unsign(forged), null));
+    assert.equal(calls.length, 2, 'one comparison per key');
+    for (const [given, expected] of calls) assert.equal(given.length, expected.length);
+    withTimingSafeEqual(false, () => assert.equal(signer.unsign(token), null));
+    withTimingSafeEqual(true, () => assert.equal(signer.unsign(forged), 'id456'));
+  });
 });
+
+/**
+ * Runs `body` with `crypto.timingSafeEqual` watched (and answering `verdict` unless undefined),
+ * seen by modules that imported it by name too; returns the arguments of each call.
+ */
+function withTimingSafeEqual(
+  verdict: boolean | undefined,
+  body: () => void,
+): Array<[Buffer, Buffer]> {
+  const spy =
+    verdict === undefined
+      ? mock.method(crypto, 'timingSafeEqual')
+      : mock.method(crypto, 'timingSafeEqual', () => verdict);
+  syncBuiltinESMExports();
+  try {
+    body();
+    return spy.mock.calls.map((call) => call.arguments as unknown as [Buffer, Buffer]);
+  } finally {
+    spy.mock.restore();
+    syncBuiltinESMExports();
+  }
+}

@@ -1,4 +1,4 @@
-import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 
 /** HMAC-SHA256 keys shorter than this could be brute-forced offline from one signed cookie. */
 export const MIN_KEY_BYTES = 32;
@@ -82,14 +82,16 @@ export class Signer {
 }
 
 /**
- * Whether two MACs are equal, in time that depends on their length only: defends against
- * forging a signature byte by byte from response timings.
+ * Whether two MACs are equal, through `timingSafeEqual`, in time that depends on their length
+ * only: defends against forging a signature byte by byte from response timings. UTF-8, not
+ * latin1: two different tokens never become the same bytes.
  */
 function sameText(a: string, b: string): boolean {
   if (a.length !== b.length) return false;
-  let difference = 0;
-  for (let i = 0; i < a.length; i++) difference |= a.charCodeAt(i) ^ b.charCodeAt(i);
-  return difference === 0;
+  const given = Buffer.from(a, 'utf8');
+  const expected = Buffer.from(b, 'utf8');
+  // The length is public (a MAC is always 43 characters); only the content must not leak.
+  return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
 function mac(key: KeyObject, id: string): string {

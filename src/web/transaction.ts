@@ -49,10 +49,13 @@ export class SessionTransaction {
 
   /**
    * Writes the session's changes, then (once, and only with a sink) sets the response headers:
-   * the cookie or id header when the id is new, changed or gone, and the cache policy.
+   * the cookie or id header when the id is new, changed or gone, and the cache policy. Before
+   * those headers it renews an id older than `renewAfter`.
    * @throws what Session.save() throws; no header is set then
    */
   async save(sink?: HeaderSink): Promise<void> {
+    // Only before the headers: a renewed id must reach the client in this response.
+    if (sink && !this.#headersDone && this.#options.renewAfter > 0) await this.session.renewIfDue();
     await this.session.save();
     if (sink && !this.#headersDone) {
       this.#headersDone = true;

@@ -17,6 +17,7 @@ import type { ErrorReply, Reply } from '../../protocol/resp/encoder.ts';
 import type { AdminPage } from '../admin/admin-page.ts';
 import type { Auth, Rights } from '../auth.ts';
 import { COMMAND_TABLE, runCommand, type CommandContext } from '../commands/table.ts';
+import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { PubSub } from '../pubsub.ts';
 import type { ServerStats } from '../stats.ts';
@@ -102,6 +103,8 @@ export interface HttpServerOptions {
   admin?: AdminPage;
   /** Unexpected errors (a bug, a failing store): the client is told 500 ERR "internal error". */
   onError(error: unknown): void;
+  /** Where a refused password is logged at `warn`, with the peer's address; none: not logged. */
+  logger?: Logger;
 }
 
 /**
@@ -378,6 +381,11 @@ export class HttpServer {
     const rights = auth.check(credentials.user, credentials.password);
     if (!rights) {
       this.#options.stats.authFailures++;
+      // Who guessed, never what: traces password guessing without leaking a password to the logs.
+      this.#options.logger?.warn(
+        { protocol: 'http', peer: request.socket.remoteAddress },
+        'password refused',
+      );
       throw new SessiondError('WRONGPASS', 'invalid username-password pair or user is disabled.');
     }
     return rights;

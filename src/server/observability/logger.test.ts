@@ -111,4 +111,39 @@ describe("the server's logs", () => {
       await server.close();
     }
   });
+
+  it('log each refused password once at warn, with the peer address and never the password', async () => {
+    const { logger, lines, raw } = capture();
+    const server = await startTestServer({
+      logger,
+      http: { port: 0 },
+      auth: { password: 'right-password' },
+    });
+    const client = await RawClient.connect(server.respAddress.port);
+    try {
+      const refused = (await client.call('AUTH', 'guessed-password')) as { error: string };
+      assert.match(refused.error, /^WRONGPASS/);
+      const response = await fetch(`http://127.0.0.1:${server.httpAddress!.port}/v1/commands`, {
+        headers: { authorization: 'Bearer guessed-password' },
+      });
+      assert.equal(response.status, 401);
+      // A request without credentials and a right password are not refusals.
+      await fetch(`http://127.0.0.1:${server.httpAddress!.port}/v1/commands`);
+      assert.deepEqual(await client.call('AUTH', 'right-password'), { simple: 'OK' });
+      const refusals = lines.filter((line) => line.msg === 'password refused');
+      assert.deepEqual(
+        refusals.map((line) => [line.level, line.protocol]),
+        [
+          ['warn', 'resp'],
+          ['warn', 'http'],
+        ],
+      );
+      for (const line of refusals) assert.match(String(line.peer), /^(::ffff:)?127\.0\.0\.1$/);
+      assert.ok(!raw().includes('guessed-password'));
+      assert.ok(!raw().includes('right-password'));
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
 });

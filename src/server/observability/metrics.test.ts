@@ -151,6 +151,21 @@ describe('GET /metrics', () => {
     await scrape(base, { authorization: `Basic ${basic}` });
   });
 
+  it('counts each refused password in sessiond_auth_failures_total, on both ports', async () => {
+    const { client, base } = await start({ auth: { password: 'metric-secret' } });
+    const right = { authorization: 'Bearer metric-secret' };
+    const failures = async () => sample(await scrape(base, right), 'sessiond_auth_failures_total');
+    assert.equal(await failures(), 0);
+    const refused = (await client.call('AUTH', 'guess')) as { error: string };
+    assert.match(refused.error, /^WRONGPASS/);
+    assert.equal(await failures(), 1);
+    const wrong = await fetch(`${base}/metrics`, { headers: { authorization: 'Bearer guess' } });
+    assert.equal(wrong.status, 401);
+    assert.equal(await failures(), 2);
+    assert.deepEqual(await client.call('AUTH', 'metric-secret'), { simple: 'OK' });
+    assert.equal(await failures(), 2, 'a right password and the scrapes add nothing');
+  });
+
   it('is not served when metrics are off, and commands go untimed', async () => {
     const { server, base } = await start({ metrics: false });
     assert.equal(server.metrics, null);

@@ -44,6 +44,41 @@ for (const make of BACKINGS) {
         assert.equal(await context.backing.engine.ctl(id!, 'EXIST'), 1);
       });
 
+      it('a tampered or unknown id is reported to onRejectedId, without the id', async () => {
+        const calls: unknown[][] = [];
+        const onRejectedId = (...args: unknown[]) => void calls.push(args);
+        const { browser, sessions } = await app({
+          className: 'reject',
+          keys: [KEY_A],
+          onRejectedId,
+        });
+        await browser.fetch('/set?name=x&value=7');
+        const [id, mac] = browser.jar.get('sessiond')!.split('.');
+        assert.equal(await browser.text('/get?name=x'), '7');
+        assert.deepEqual(calls, [], 'a good id and a new visitor are not reported');
+        /** The arguments onRejectedId was called with during one request carrying `cookie`. */
+        const reported = async (cookie: string) => {
+          const from = calls.length;
+          browser.jar.set('sessiond', cookie);
+          await browser.fetch('/get?name=x');
+          return calls.slice(from);
+        };
+        const flipped = (mac!.startsWith('A') ? 'B' : 'A') + mac!.slice(1);
+        assert.deepEqual(await reported(`${id}.${flipped}`), [['bad-signature']]);
+        assert.deepEqual(await reported(id!), [['bad-signature']], 'unsigned');
+        const madeUp = sessions.options.signer.sign('M'.repeat(32));
+        assert.deepEqual(await reported(madeUp), [['unknown']], 'signed but never issued');
+        const plain = await app({ className: 'reject', carrier: 'header', onRejectedId });
+        const from = calls.length;
+        const response = await fetch(`${plain.server.url}/get?name=x`, {
+          headers: { 'x-session-id': 'has,comma' },
+        });
+        assert.equal(response.status, 200);
+        assert.deepEqual(calls.slice(from), [['malformed']]);
+        // Only the reason: no argument is, or holds, the id.
+        assert.ok(!JSON.stringify(calls).includes(id!.slice(0, 8)));
+      });
+
       it('a key rotation keeps sessions signed by the older key and signs anew with the first', async () => {
         const old = await app({ className: 'rotate', keys: [KEY_A] });
         await old.browser.fetch('/set?name=x&value=1');

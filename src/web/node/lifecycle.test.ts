@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { inspect } from 'node:util';
 import { isSessiondError } from '../../errors.ts';
-import type { SessionOptions } from '../options.ts';
-import { BACKINGS, deferred, useBacking, type Route } from '../test-support.ts';
+import type { SessionBackend } from '../backend.ts';
+import { createSessions } from '../manager.ts';
+import { chooseBackend, type SessionOptions } from '../options.ts';
+import { BACKINGS, deferred, sessionApp, useBacking, type Route } from '../test-support.ts';
 
 const ROUTES: Record<string, Route> = {
   '/get': (session, q) => session.get(q.get('name')!) ?? null,
@@ -21,6 +24,11 @@ const ROUTES: Record<string, Route> = {
   },
   '/others': (session) => session.destroyOthers(),
   '/whoami': (session) => session.userId,
+  '/become': (session, q) => {
+    session.userId = q.get('user');
+    return 'ok';
+  },
+  '/names': (session) => session.names(),
 };
 
 for (const make of BACKINGS) {
@@ -257,6 +265,165 @@ for (const make of BACKINGS) {
         },
       );
       assert.equal(await browser.text('/bigint'), 'true');
+    });
+
+    it('renewAfter: once the id is that old the cookie changes, and the old id stays readable only for the grace', async () => {
+      const { clock, engine } = context.backing;
+      const { browser, server } = await app({
+        className: 'renew',
+        renewAfter: 600,
+        renewGrace: 30,
+        clock,
+      });
+      await browser.fetch('/set?name=cart&value=3');
+      const first = browser.jar.get('sessiond')!;
+      clock.advance(599_000);
+      let response = await browser.fetch('/get?name=cart');
+      assert.deepEqual(response.headers.getSetCookie(), [], 'not yet that old');
+      clock.advance(1_000);
+      // A request that only reads renews too: renewal does not wait for activity.
+      response = await browser.fetch('/get?name=cart');
+      assert.equal(await response.text(), '3');
+      assert.equal(response.headers.getSetCookie().length, 1);
+      const second = browser.jar.get('sessiond')!;
+      assert.notEqual(second, first);
+      assert.deepEqual(JSON.parse(await browser.text('/names')), ['cart'], 'the stamp is hidden');
+      // The old id, within the grace: a read-only copy, itself never renewed.
+      const late = server.browser();
+      late.jar.set('sessiond', first);
+      response = await late.fetch('/get?name=cart');
+      assert.equal(await response.text(), '3');
+      assert.deepEqual(response.headers.getSetCookie(), []);
+      clock.advance(31_000);
+      assert.equal(await engine.ctl(first, 'EXIST'), 0);
+      assert.equal(await late.text('/get?name=cart'), 'null');
+      // The new id's age counts from its renewal, not from the session's creation (REGENERATE
+      // keeps CTIME), so it is not renewed again on every request.
+      clock.advance(568_000);
+      response = await browser.fetch('/get?name=cart');
+      assert.deepEqual(response.headers.getSetCookie(), []);
+      assert.equal(browser.jar.get('sessiond'), second);
+      clock.advance(1_000);
+      await browser.fetch('/get?name=cart');
+      assert.notEqual(browser.jar.get('sessiond'), second);
+      assert.equal(await browser.text('/get?name=cart'), '3');
+    });
+
+    it('renewAfter: a session from before the option was on is renewed at its next request', async () => {
+      const { clock } = context.backing;
+      const before = await app({ className: 'renew-late' });
+      await before.browser.fetch('/set?name=cart&value=3');
+      const old = before.browser.jar.get('sessiond')!;
+      const after = await app({ className: 'renew-late', renewAfter: 3600, clock });
+      const browser = after.server.browser();
+      browser.jar.set('sessiond', old);
+      assert.equal(await browser.text('/get?name=cart'), '3');
+      assert.notEqual(browser.jar.get('sessiond'), old);
+      const response = await browser.fetch('/get?name=cart');
+      assert.deepEqual(response.headers.getSetCookie(), [], 'and then not again');
+    });
+
+    it('regenerateOnUserChange: setting userId issues a new cookie; with the option off the cookie stays', async () => {
+      const { engine } = context.backing;
+      let regenerations = 0;
+      const stop = engine.hooks.post('regenerate', () => void regenerations++);
+      try {
+        const on = await app({ className: 'user-on', regenerateOnUserChange: true });
+        await on.browser.fetch('/set?name=cart&value=3');
+        const anonymous = on.browser.jar.get('sessiond')!;
+        let response = await on.browser.fetch('/become?user=ada');
+        assert.equal(response.headers.getSetCookie().length, 1);
+        const ada = on.browser.jar.get('sessiond')!;
+        assert.notEqual(ada, anonymous);
+        assert.equal(await engine.ctl(anonymous, 'EXIST'), 0, 'the old id is gone at once');
+        assert.equal(await on.browser.text('/whoami'), '"ada"');
+        assert.equal(await on.browser.text('/get?name=cart'), '3');
+        response = await on.browser.fetch('/become?user=ada');
+        assert.deepEqual(response.headers.getSetCookie(), [], 'the same user is no change');
+        await on.browser.fetch('/become');
+        assert.notEqual(on.browser.jar.get('sessiond'), ada, 'logging out is a change too');
+        // An app that regenerates itself at login gets one new id, not two.
+        const before = regenerations;
+        await on.browser.fetch('/login?user=bo');
+        assert.equal(regenerations - before, 1);
+        assert.equal(await on.browser.text('/whoami'), '"bo"');
+
+        const off = await app({ className: 'user-off' });
+        await off.browser.fetch('/set?name=cart&value=3');
+        const kept = off.browser.jar.get('sessiond')!;
+        response = await off.browser.fetch('/become?user=ada');
+        assert.deepEqual(response.headers.getSetCookie(), []);
+        assert.equal(off.browser.jar.get('sessiond'), kept);
+        assert.equal(await off.browser.text('/whoami'), '"ada"');
+      } finally {
+        stop();
+      }
+    });
+
+    it('onError is never given a session id: failing gc and unlock, a held lock, vetoed hooks', async () => {
+      const { engine, clock } = context.backing;
+      const real = chooseBackend(context.backing.options);
+      // The real backend, but every UNLOCK fails as a lost connection would.
+      const backend = new Proxy(real, {
+        get(target, key): unknown {
+          if (key === 'unlock') return () => Promise.reject(new Error('connection lost'));
+          const value: unknown = Reflect.get(target, key);
+          return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+        },
+      }) satisfies SessionBackend;
+      const errors: unknown[] = [];
+      const options: SessionOptions = {
+        backend,
+        concurrency: 'lock',
+        lock: { leaseMs: 1000, waitMs: 0 },
+        gc: { probability: 1 },
+        random: () => 0,
+        onError: (error) => void errors.push(error),
+      };
+      const sessions = createSessions({ ...options, className: 'no-id' });
+      const other = createSessions({ ...options, className: 'no-id-other' });
+      const app = await sessionApp(sessions, ROUTES);
+      const otherApp = await sessionApp(other, ROUTES);
+      const stops = [
+        engine.hooks.pre('gc', () => false),
+        engine.hooks.pre('regenerate', () => false),
+      ];
+      try {
+        const browser = app.browser();
+        await browser.fetch('/set?name=x&value=1');
+        const id = browser.jar.get('sessiond')!;
+        // Locked, loaded, and the unlock at the end fails.
+        assert.equal(await browser.text('/get?name=x'), '1');
+        clock.advance(2_000);
+        // Held by someone else past waitMs: LOCKED.
+        const held = await engine.lock(id, { leaseMs: 60_000 });
+        assert.equal((await browser.fetch('/get?name=x')).status, 503);
+        assert.ok(held.acquired);
+        await engine.unlock(id, held.key);
+        // A pre hook vetoes the regenerate at login.
+        assert.equal((await browser.fetch('/login?user=ada')).status, 500);
+        clock.advance(2_000);
+        // Another class's session: locked, found not ours (when the backend can tell the class),
+        // and the unlock fails.
+        const stranger = otherApp.browser();
+        stranger.jar.set('sessiond', id);
+        assert.equal((await stranger.fetch('/get?name=x')).status, 200);
+        await Promise.all([sessions.close(), other.close()]);
+        const messages = errors.map((error) => String(error));
+        assert.ok(messages.some((m) => m.includes('connection lost')));
+        assert.ok(messages.some((m) => /gc refused/.test(m)));
+        assert.ok(errors.length >= 5);
+        assert.ok(errors.some((error) => isSessiondError(error, 'LOCKED')));
+        assert.ok(messages.some((m) => /regenerate refused/.test(m)));
+        for (const error of errors) {
+          const text = `${String(error)} ${inspect(error, { depth: 8, showHidden: true })}`;
+          assert.ok(!text.includes(id.slice(0, 6)), text);
+        }
+      } finally {
+        for (const stop of stops) stop();
+        await app.close();
+        await otherApp.close();
+      }
     });
   });
 }

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
-import { syncBuiltinESMExports } from 'node:module';
-import { describe, it, mock } from 'node:test';
+import { describe, it } from 'node:test';
+import { withTimingSafeEqual } from '../../test/support/timing-safe.ts';
 import { Signer } from './signing.ts';
 
 const OLD = 'o'.repeat(32);
@@ -86,25 +85,3 @@ describe('Signer', () => {
     withTimingSafeEqual(true, () => assert.equal(signer.unsign(forged), 'id456'));
   });
 });
-
-/**
- * Runs `body` with `crypto.timingSafeEqual` watched (and answering `verdict` unless undefined),
- * seen by modules that imported it by name too; returns the arguments of each call.
- */
-function withTimingSafeEqual(
-  verdict: boolean | undefined,
-  body: () => void,
-): Array<[Buffer, Buffer]> {
-  const spy =
-    verdict === undefined
-      ? mock.method(crypto, 'timingSafeEqual')
-      : mock.method(crypto, 'timingSafeEqual', () => verdict);
-  syncBuiltinESMExports();
-  try {
-    body();
-    return spy.mock.calls.map((call) => call.arguments as unknown as [Buffer, Buffer]);
-  } finally {
-    spy.mock.restore();
-    syncBuiltinESMExports();
-  }
-}

@@ -37,7 +37,8 @@ class EngineBackend implements SessionBackend {
 
   async load(id: string): Promise<StoredSession | null> {
     // The immediate forms: over the memory store a request's load and save take no promise hop.
-    const record = await this.#engine.loadImmediate(id);
+    const loaded = this.#engine.loadImmediate(id);
+    const record = loaded instanceof Promise ? await loaded : loaded;
     if (!record) return null;
     const vars = new Map<string, string>();
     for (const [name, value] of record.vars) vars.set(fromBytes(name), fromBytes(value));
@@ -66,10 +67,12 @@ class EngineBackend implements SessionBackend {
       // Variables first: their NOSESSION stops the write before SETDATA could create anything.
       if (changes.unset?.length) await engine.unset(id, changes.unset.map(toBytes));
       if (changes.set?.length) {
-        await engine.setManyImmediate(
+        const written = engine.setManyImmediate(
           id,
           changes.set.map(([name, value]) => [toBytes(name), toBytes(value)] as const),
         );
+        // Awaited only when pending: a settled write costs no turn of the microtask queue.
+        if (written instanceof Promise) await written;
       }
       if (changes.user !== undefined) {
         await engine.setUser(id, changes.user === null ? null : toBytes(changes.user));

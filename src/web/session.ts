@@ -22,9 +22,6 @@ import { SessionValues } from './values.ts';
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled by declaration merging
 export interface SessionData {}
 
-/** Made once: #serial runs on every save, and the queue only needs to know an operation ended. */
-const ignore = (): void => undefined;
-
 /**
  * The reserved variable where, with `renewAfter` on, the web layer keeps when the session's
  * current id was issued (unix seconds). The store's creation time cannot serve: REGENERATE
@@ -81,7 +78,9 @@ export class Session {
   /** A read-only copy left by regenerate with grace (when the backend can tell). */
   #graceCopy: boolean;
   /** Store operations of this session run one at a time, in call order. */
-  #queue: Promise<unknown> = Promise.resolve();
+  #queue: Promise<unknown> | undefined;
+  /** Operations queued and not yet settled: none, and the next one starts at once. */
+  #inFlight = 0;
 
   constructor(setup: SessionSetup) {
     this.#options = setup.options;
@@ -348,15 +347,21 @@ export class Session {
   }
 
   #serial<T>(operation: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(operation, operation);
-    this.#queue = run.catch(ignore);
+    // Nothing in flight: start now, a turn of the microtask queue sooner and a promise fewer.
+    const run = this.#inFlight === 0 ? operation() : this.#queue!.then(operation, operation);
+    this.#inFlight++;
+    this.#queue = run.then(this.#settled, this.#settled);
     return run;
   }
+
+  readonly #settled = (): void => {
+    this.#inFlight--;
+  };
 
   async #save(): Promise<void> {
     // A read-only route never writes, not even a value changed in place.
     if (this.#readonly) return;
-    await this.#regenerateOnUserChange();
+    if (this.#options.regenerateOnUserChange) await this.#regenerateOnUserChange();
     const vars = this.#values.changes();
     const data = this.#dataDirty ? this.#data : undefined;
     const user = this.#userDirty ? this.#user : undefined;

@@ -4,6 +4,10 @@ import type { ResolvedOptions } from './options.ts';
 import type { HeaderSink, RequestLike } from './request.ts';
 import type { Session } from './session.ts';
 
+/** What #release answers when there is no lock to give back: one settled promise for all. */
+const RELEASED: Promise<void> = Promise.resolve();
+const ignore = (): void => undefined;
+
 /** What a transaction is told by the manager that began it. */
 export interface TransactionSetup {
   session: Session;
@@ -69,13 +73,14 @@ export class SessionTransaction {
    * @throws what Session.save() throws
    */
   end(): Promise<void> {
-    this.#ending ??= (async () => {
-      try {
-        await this.session.save();
-      } finally {
-        await this.#release();
-      }
-    })();
+    this.#ending ??= this.session.save().then(
+      () => this.#release(),
+      // Released on failure too, and the failure still reaches the caller.
+      (error: unknown) =>
+        this.#release().then(() => {
+          throw error;
+        }),
+    );
     return this.#ending;
   }
 
@@ -96,15 +101,19 @@ export class SessionTransaction {
     return this.#ending;
   }
 
-  async #release(): Promise<void> {
+  #release(): Promise<void> {
     const key = this.#lockKey;
     this.#lockKey = null;
-    if (key !== null) {
-      // The lock moved with a regenerated id; a deleted session took its lock with it.
-      const id = this.session.id ?? this.#lockId!;
-      await this.#options.backend.unlock(id, key).catch(this.#options.onError);
+    if (key === null) {
+      this.#onEnd();
+      return RELEASED;
     }
-    this.#onEnd();
+    // The lock moved with a regenerated id; a deleted session took its lock with it.
+    const id = this.session.id ?? this.#lockId!;
+    return this.#options.backend
+      .unlock(id, key)
+      .then(ignore, this.#options.onError)
+      .then(() => this.#onEnd());
   }
 
   #setHeaders(sink: HeaderSink): void {

@@ -3,7 +3,7 @@
  *
  *   node --expose-gc scripts/soak.ts [--minutes 10] [--sessions 1000000]
  *        [--store memory|sqlite:PATH] [--rate 10000] [--fill-rate 30000] [--p99-ms 10]
- *        [--realtime]
+ *        [--realtime] [--server-node-flags='--trace-gc ...'] [--server-log PATH]
  *
  * Starts `node bin/sessiond.js serve` as a child process, RESP on a free loopback port and HTTP
  * on another (used for `GET /metrics` only), fills it with `--sessions` sessions of three
@@ -50,13 +50,18 @@
  * - event loop: the server's event-loop delay under {@link STALL_LIMIT_MS} throughout;
  * - no session lost: no command to a session the script knows is live answered NOSESSION.
  *
+ * To see what the server's event loop waited for, `--server-node-flags` passes node and V8 flags
+ * to it (e.g. `--server-node-flags='--trace-gc --trace-gc-nvp'`) and `--server-log` copies its
+ * standard output, where V8 prints those traces, to a file. V8's trace lines carry the server's
+ * own milliseconds since start, so they line up with one another even though V8 buffers them.
+ *
  * `--expose-gc` lets the script collect its own garbage from the fill before the timed part,
  * so that a pause of the load generator is less likely to show up as server latency. On a
  * machine shared with other work, `--realtime` (root) takes the scheduler out of the figures.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import {
   createHistogram,
@@ -78,6 +83,10 @@ const { values: flags } = parseArgs({
     'fill-rate': { type: 'string', default: '30000' },
     'p99-ms': { type: 'string', default: '10' },
     realtime: { type: 'boolean', default: false },
+    /** Node or V8 flags for the server process, space-separated (e.g. `--trace-gc`). */
+    'server-node-flags': { type: 'string', default: '' },
+    /** Copies everything the server writes to its standard output (e.g. V8's GC trace) here. */
+    'server-log': { type: 'string' },
   },
   strict: true,
 });
@@ -131,6 +140,7 @@ const TICKS_PER_SECOND = 100;
 // ---- the server ----
 
 const serveArgs = [
+  ...flags['server-node-flags'].split(' ').filter((flag) => flag !== ''),
   SESSIOND,
   ...['serve', '--store', STORE, '--port', '0', '--http-port', '0', '--log-level', 'info'],
 ];
@@ -139,6 +149,8 @@ const child = REALTIME
       stdio: ['ignore', 'pipe', 'pipe'],
     })
   : spawn(process.execPath, serveArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+const serverLog =
+  flags['server-log'] === undefined ? undefined : createWriteStream(flags['server-log']);
 /** The server's log lines at warn or above, and its standard error: reported at the end. */
 const serverComplaints: string[] = [];
 const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -147,6 +159,7 @@ const { respPort, httpPort } = await new Promise<{ respPort: number; httpPort: n
     let out = '';
     // Read everything it writes for the whole run: a full pipe would block the server.
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      serverLog?.write(chunk);
       out += chunk;
       const lines = out.split('\n');
       out = lines.pop()!;

@@ -487,7 +487,7 @@ export class MemoryStore implements Store {
     if (deadline === Infinity) return;
     const current = t.scheduled[slot]!;
     if (current !== 0 && current * 1000 <= deadline) return;
-    t.scheduled[slot] = this.#wheel.schedule(t.ids[slot]!, deadline);
+    t.scheduled[slot] = this.#wheel.schedule(t.slots.idOf(slot)!, deadline);
   }
 
   /** Removes up to `limit` sessions whose deadline has passed. */

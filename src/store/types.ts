@@ -273,9 +273,32 @@ const CANONICAL_INT = /^-?(?:0|[1-9][0-9]{0,18})$/;
 
 /** Parses a canonical signed 64-bit decimal integer; null if it is not one. */
 export function parseInt64(text: string): bigint | null {
+  // Up to 15 characters the value is exact as a double: INC's counters skip the regex and
+  // BigInt's string parser.
+  if (text.length <= 15) {
+    const small = parseSmallInt(text);
+    return small === null ? null : BigInt(small);
+  }
   if (!CANONICAL_INT.test(text) || text === '-0') return null;
   const n = BigInt(text);
   return isInt64(n) ? n : null;
+}
+
+/** A canonical decimal of at most 15 characters as a number; null if it is not one. */
+function parseSmallInt(text: string): number | null {
+  let i = 0;
+  const negative = text.charCodeAt(0) === 0x2d;
+  if (negative) i = 1;
+  if (i === text.length) return null;
+  // No leading zeros, and no "-0".
+  if (text.charCodeAt(i) === 0x30) return text.length === 1 ? 0 : null;
+  let n = 0;
+  for (; i < text.length; i++) {
+    const digit = text.charCodeAt(i) - 0x30;
+    if (digit < 0 || digit > 9) return null;
+    n = n * 10 + digit;
+  }
+  return negative ? -n : n;
 }
 
 /** Whether `n` fits in a signed 64-bit integer. */

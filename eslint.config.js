@@ -3,7 +3,8 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', '.tools/', 'coverage/'] },
+  // What .gitignore keeps out of the repo (scratch files included) is not linted either.
+  { ignores: ['node_modules/', 'dist/', '.tools/', 'coverage/', '.tmp/', 'bench/results/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setImmediate as turn } from 'node:timers/promises';
 import { SessiondError } from '../../errors.ts';
 import {
   addInt64,
@@ -40,15 +41,22 @@ interface OpenCursor {
 }
 
 const DEFAULT_PAGE = 100;
+/**
+ * Slots an unindexed scan (FIND, LISTVAR, LIST) walks between turns of the event loop: defends
+ * against one client's scan of a million sessions stalling every other client for ~300 ms.
+ */
+const SCAN_BATCH = 16_384;
 const CURSOR_IDLE_MS = 5 * 60_000;
 const MAX_OPEN_CURSORS = 1024;
 
 /**
  * The reference store: every session in this process's memory, nothing on disk.
  *
- * Every operation runs to completion without awaiting, so each is atomic by construction, and the
- * data methods answer at once rather than with a promise (typed as the Store contract has them,
- * so that test doubles may extend this class with slower ones).
+ * Every operation but the unindexed scans (FIND, LISTVAR, LIST) runs to completion without
+ * awaiting, so each is atomic by construction, and the data methods answer at once rather than
+ * with a promise (typed as the Store contract has them, so that test doubles may extend this
+ * class with slower ones). The scans walk in batches with turns of the event loop between them,
+ * as Redis's SCAN does, and see what SCAN sees.
  */
 export class MemoryStore implements Store {
   readonly kind = 'memory';
@@ -294,10 +302,11 @@ export class MemoryStore implements Store {
     const index = this.#varIndex.get(name);
     if (index) return this.#liveOnly(index.get(value) ?? [], now, limit);
     const ids: string[] = [];
-    for (const [id, slot] of this.#liveSlots(now)) {
-      if (ids.length >= limit) break;
-      if (getVar(this.#table.vars[slot]!, name) === value) ids.push(id);
-    }
+    if (limit <= 0) return ids;
+    await this.#walkLive(now, (slot) => {
+      if (getVar(this.#table.vars[slot]!, name) === value) ids.push(this.#table.slots.idOf(slot)!);
+      return ids.length >= limit;
+    });
     return ids;
   }
 
@@ -312,11 +321,12 @@ export class MemoryStore implements Store {
       }
       return pairs;
     }
-    for (const [id, slot] of this.#liveSlots(now)) {
-      if (pairs.length >= limit) break;
+    if (limit <= 0) return pairs;
+    await this.#walkLive(now, (slot) => {
       const value = getVar(this.#table.vars[slot]!, name);
-      if (value !== undefined) pairs.push([id, value]);
-    }
+      if (value !== undefined) pairs.push([this.#table.slots.idOf(slot)!, value]);
+      return pairs.length >= limit;
+    });
     return pairs;
   }
 
@@ -327,9 +337,11 @@ export class MemoryStore implements Store {
     if (options.cursor === undefined) {
       const ids: string[] = [];
       const limit = options.limit ?? Infinity;
-      for (const [id, slot] of this.#liveSlots(now)) {
-        if (ids.length >= limit) break;
-        if (wanted(slot)) ids.push(id);
+      if (limit > 0) {
+        await this.#walkLive(now, (slot) => {
+          if (wanted(slot)) ids.push(this.#table.slots.idOf(slot)!);
+          return ids.length >= limit;
+        });
       }
       return { cursor: '0', ids };
     }
@@ -410,8 +422,12 @@ export class MemoryStore implements Store {
 
   async empty(now: number): Promise<number> {
     this.#open();
+    // Counted and cleared in one turn: EMPTY is atomic, and counting makes no id strings.
+    const t = this.#table;
     let live = 0;
-    this.#scan(now, () => live++);
+    for (let slot = 0; slot < t.slots.end; slot++) {
+      if (t.slots.used(slot) && now < t.deadline(slot)) live++;
+    }
     this.#table.clear();
     this.#wheel.clear();
     for (const index of this.#varIndex.values()) index.clear();
@@ -519,15 +535,22 @@ export class MemoryStore implements Store {
     return expired;
   }
 
-  #scan(now: number, each: (id: string, slot: number) => unknown): void {
+  /**
+   * Calls `visit` with the slot of every session live at `now`, in slot order, until it answers
+   * true; gives the event loop a turn every SCAN_BATCH slots. A slot keeps its session for the
+   * session's whole life, so a session live throughout the walk is visited exactly once.
+   * @throws SessiondError when the store is closed during the walk
+   */
+  async #walkLive(now: number, visit: (slot: number) => boolean): Promise<void> {
     const t = this.#table;
-    for (const [id, slot] of t.slots) if (now < t.deadline(slot)) each(id, slot);
-  }
-
-  /** [id, slot] of every live session; a caller that has enough stops the walk by leaving. */
-  *#liveSlots(now: number): Generator<[string, number]> {
-    const t = this.#table;
-    for (const entry of t.slots) if (now < t.deadline(entry[1])) yield entry;
+    for (let slot = 0, pause = SCAN_BATCH; slot < t.slots.end; slot++) {
+      if (slot === pause) {
+        await turn();
+        this.#open();
+        pause += SCAN_BATCH;
+      }
+      if (t.slots.used(slot) && now < t.deadline(slot) && visit(slot)) return;
+    }
   }
 
   /** The live ones among `ids`, at most `limit` of them. */

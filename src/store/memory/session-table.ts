@@ -243,6 +243,16 @@ export class SlotIndex {
     this.#high = 0;
   }
 
+  /** Slots below it may be in use: a walk over slot numbers stops there. */
+  get end(): number {
+    return this.#high;
+  }
+
+  /** Whether `slot` holds an id; a walk asks this before making the id's string. */
+  used(slot: number): boolean {
+    return slot < this.#high && this.#keys[slot * STRIDE] !== FREE;
+  }
+
   *keys(): Generator<string, void> {
     for (let slot = 0; slot < this.#high; slot++) {
       const id = this.idOf(slot);

@@ -17,6 +17,9 @@ const LIVE_JOIN = 'JOIN sessions s ON s.id = v.sid WHERE (s.deadline IS NULL OR 
  * `id >= ''` lets even an empty id through while keeping a range scan on the index.
  */
 const PAGE = 'id >= ?1 AND (id > ?1 OR ?2)';
+/** The join of a range scan: ?1 now, ?4/?5 the range's start as PAGE has it. */
+const SCAN_JOIN =
+  'JOIN sessions s ON s.id = v.sid WHERE (s.deadline IS NULL OR s.deadline > ?1) AND v.sid >= ?4 AND (v.sid > ?4 OR ?5)';
 
 /** The `LIMIT ?` of a read that wants every row: SQLite takes a negative limit as none. */
 export const ALL_ROWS = -1;
@@ -61,9 +64,16 @@ export const QUERIES = {
   // `v.indexed = 1` repeats the partial index's WHERE, which is what lets the planner use vars_find.
   // The whole-result reads end in `LIMIT ?` (see ALL_ROWS): SQLite stops stepping there.
   findIndexed: `SELECT v.sid AS id FROM vars v ${LIVE_JOIN} AND v.indexed = 1 AND v.name = ? AND v.value = ? LIMIT ?`,
-  findScan: `SELECT v.sid AS id FROM vars v ${LIVE_JOIN} AND v.name = ? AND v.value = ? LIMIT ?`,
+  // An unindexed name is scanned a range of sessions at a time (see SqliteStore.#scanRanges):
+  // ?1 now, ?2 name, ?3 value, ?4/?5 the range's start as PAGE has it, ?6 its last id, ?7 limit.
+  findScan: `SELECT v.sid AS id FROM vars v ${SCAN_JOIN} AND v.sid <= ?6 AND v.name = ?2 AND v.value = ?3 LIMIT ?7`,
+  findScanTail: `SELECT v.sid AS id FROM vars v ${SCAN_JOIN} AND v.name = ?2 AND v.value = ?3 LIMIT ?7`,
   listVarIndexed: `SELECT v.sid AS id, v.value FROM vars v ${LIVE_JOIN} AND v.indexed = 1 AND v.name = ? LIMIT ?`,
-  listVarScan: `SELECT v.sid AS id, v.value FROM vars v ${LIVE_JOIN} AND v.name = ? LIMIT ?`,
+  // ?1 now, ?2 name, ?4/?5 the range's start, ?6 its last id, ?7 limit (?3 unused).
+  listVarScan: `SELECT v.sid AS id, v.value FROM vars v ${SCAN_JOIN} AND v.sid <= ?6 AND v.name = ?2 LIMIT ?7`,
+  listVarScanTail: `SELECT v.sid AS id, v.value FROM vars v ${SCAN_JOIN} AND v.name = ?2 LIMIT ?7`,
+  /** The last id of the range of ?3 sessions that starts where ?1/?2 say (PAGE); none past the end. */
+  scanRangeEnd: `SELECT id FROM sessions WHERE ${PAGE} ORDER BY id LIMIT 1 OFFSET ?3 - 1`,
 
   listAll: `SELECT id FROM sessions WHERE ${LIVE} LIMIT ?`,
   listAllCls: `SELECT id FROM sessions WHERE cls = ? AND ${LIVE} LIMIT ?`,

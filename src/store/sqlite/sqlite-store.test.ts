@@ -251,6 +251,23 @@ describe('SqliteStore', () => {
         plan(db, QUERIES.listVarIndexed, T0, 'cart', 100_001),
         /SEARCH v USING COVERING INDEX vars_find \(name=\?\)\nSEARCH s USING PRIMARY KEY/,
       );
+      // An unindexed name: a range of the primary key per statement, never the whole table.
+      for (const sql of [QUERIES.findScan, QUERIES.listVarScan]) {
+        assert.match(
+          plan(db, sql, T0, 'color', 'red', 's1', 0, 's9', 100_001),
+          /^SEARCH v USING PRIMARY KEY \(sid>\? AND sid<\?\)\nSEARCH s USING PRIMARY KEY \(id=\?\)$/,
+        );
+      }
+      for (const sql of [QUERIES.findScanTail, QUERIES.listVarScanTail]) {
+        assert.match(
+          plan(db, sql, T0, 'color', 'red', 's1', 0, 's9', 100_001),
+          /^SEARCH v USING PRIMARY KEY \(sid>\?\)\nSEARCH s USING PRIMARY KEY \(id=\?\)$/,
+        );
+      }
+      assert.match(
+        plan(db, QUERIES.scanRangeEnd, '', 1, 8192),
+        /^SEARCH sessions USING PRIMARY KEY \(id>\?\)$/,
+      );
       assert.match(
         plan(db, QUERIES.userSessions, 'alice', T0, 100_001),
         /^SEARCH sessions USING INDEX sessions_user \(user=\?\)$/,
@@ -409,6 +426,74 @@ describe('SqliteStore', () => {
     } while (cursor !== '0' && pages < 100);
     assert.deepEqual(seen.sort(), live);
     assert.ok(pages > live.length, 'the expired rows cost extra, bounded, pages');
+  });
+
+  describe('a FIND or LISTVAR of an unindexed name over more sessions than one range (8,192)', () => {
+    /** Sessions '' (the empty id) and s00000 ... with `v` = their number modulo 10 ('' has 0). */
+    async function filled(count: number): Promise<SqliteStore> {
+      const store = await open();
+      const writes: Array<Promise<unknown>> = [
+        store.create(init('', { vars: new Map([['v', '0']]) }), T0),
+      ];
+      for (let i = 0; i < count; i++) {
+        const vars = new Map([['v', String(i % 10)]]);
+        writes.push(store.create(init(`s${String(i).padStart(5, '0')}`, { vars }), T0));
+      }
+      await Promise.all(writes);
+      return store;
+    }
+
+    it('lets other commands run between its ranges', async () => {
+      const store = await filled(30_000);
+      const order: string[] = [];
+      const scans = [
+        store.find('v', '3', T0).then((ids) => order.push(`find ${ids.length}`)),
+        store.listVar('v', T0).then((pairs) => order.push(`listvar ${pairs.length}`)),
+      ];
+      // A turn of the event loop later: while the scans are still reading.
+      setImmediate(
+        () => void store.getVar('s00001', 'v', T0).then((v) => order.push(`get ${String(v)}`)),
+      );
+      await Promise.all(scans);
+      assert.equal(order[0], 'get 1');
+      assert.deepEqual(order.slice(1).sort(), ['find 3000', 'listvar 30001']);
+    });
+
+    it('finds each session that is live throughout exactly once, the empty id included', async () => {
+      const store = await filled(30_000);
+      const found = store.find('v', '0', T0);
+      let rounds = 0;
+      let walking = true;
+      const churn = () => {
+        if (!walking) return;
+        rounds++;
+        // Ids that sort before, among and after the ones already read; and other sessions go.
+        for (const prefix of ['a', 's1', 'z']) {
+          const vars = new Map([['v', '0']]);
+          void store.create(init(`${prefix}-${rounds}`, { vars }), T0);
+        }
+        void store.destroy(`s${String(rounds * 10 + 1).padStart(5, '0')}`, T0);
+        setImmediate(churn);
+      };
+      setImmediate(churn);
+      const ids = await found;
+      walking = false;
+      assert.ok(rounds >= 1, 'the store changed during the scan');
+      assert.equal(new Set(ids).size, ids.length, 'no id twice');
+      const steady = ids.filter((id) => id === '' || /^s\d{5}$/.test(id));
+      const expected = [
+        '',
+        ...Array.from({ length: 3_000 }, (_, i) => `s${String(i * 10).padStart(5, '0')}`),
+      ];
+      assert.deepEqual(steady.sort(), expected.sort());
+    });
+
+    it('stops at exactly its limit, also across ranges', async () => {
+      const store = await filled(20_000);
+      assert.equal((await store.find('v', '2', T0, 1_999)).length, 1_999);
+      assert.equal((await store.listVar('v', T0, 17_000)).length, 17_000);
+      assert.equal((await store.listVar('v', T0)).length, 20_001);
+    });
   });
 
   it('a write, or a read, after close() rejects, and close() may be called twice', async () => {

@@ -5,6 +5,7 @@
 import { Buffer } from 'node:buffer';
 import { closeSync, constants, openSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
+import { setImmediate as turn } from 'node:timers/promises';
 import { SessiondError } from '../../errors.ts';
 import {
   NO_SESSION,
@@ -95,6 +96,17 @@ interface SessionRow {
 const MAX_BATCH_WRITES = 1000;
 /** How many ids a LIST page holds when the caller does not say. */
 const DEFAULT_LIST_COUNT = 100;
+/** Sessions one statement of an unindexed FIND or LISTVAR covers (see #scanRanges). */
+const SCAN_RANGE = 8_192;
+
+/** One statement's share of a scan: sessions from `from` (inclusive when `first`) to `last`. */
+interface ScanRange {
+  from: string;
+  /** 1 on the first range, whose start '' must include even an empty id. */
+  first: 0 | 1;
+  /** The range's last id; null when the range runs to the end of the table. */
+  last: string | null;
+}
 /** A LIST page stops after scanning this many rows per requested id, live or not. */
 const LIST_SCAN_FACTOR = 10;
 /** Marks a LIST cursor, so that no cursor but the final one is ever "0". */
@@ -467,23 +479,79 @@ export class SqliteStore implements Store {
   }
 
   find(name: string, value: string, now: number, limit?: number): Promise<string[]> {
-    return this.#op(false, () => {
-      const rows =
-        this.#indexed(name) === 1
-          ? this.#q.findIndexed.all(now, name, value, rowLimit(limit))
-          : this.#q.findScan.all(now, name, value, rowLimit(limit));
-      return (rows as Array<{ id: string }>).map((row) => row.id);
-    });
+    if (this.#indexed(name) !== 1) {
+      const rows = this.#scanVar<{ id: string }>('find', now, name, value, limit);
+      return rows.then((found) => found.map((row) => row.id));
+    }
+    return this.#op(false, () =>
+      (this.#q.findIndexed.all(now, name, value, rowLimit(limit)) as Array<{ id: string }>).map(
+        (row) => row.id,
+      ),
+    );
   }
 
   listVar(name: string, now: number, limit?: number): Promise<Array<[string, string]>> {
-    return this.#op(false, () => {
-      const rows =
-        this.#indexed(name) === 1
-          ? this.#q.listVarIndexed.all(now, name, rowLimit(limit))
-          : this.#q.listVarScan.all(now, name, rowLimit(limit));
-      return (rows as Array<{ id: string; value: string }>).map((row) => [row.id, row.value]);
-    });
+    type Row = { id: string; value: string };
+    if (this.#indexed(name) !== 1) {
+      const rows = this.#scanVar<Row>('listVar', now, name, null, limit);
+      return rows.then((found) => found.map((row): [string, string] => [row.id, row.value]));
+    }
+    return this.#op(false, () =>
+      (this.#q.listVarIndexed.all(now, name, rowLimit(limit)) as Row[]).map(
+        (row): [string, string] => [row.id, row.value],
+      ),
+    );
+  }
+
+  /** The rows of FIND (name = value) or LISTVAR (value null) for an unindexed name, by ranges. */
+  #scanVar<R>(
+    kind: 'find' | 'listVar',
+    now: number,
+    name: string,
+    value: string | null,
+    limit?: number,
+  ) {
+    const [scan, tail] =
+      kind === 'find'
+        ? [this.#q.findScan, this.#q.findScanTail]
+        : [this.#q.listVarScan, this.#q.listVarScanTail];
+    return this.#scanRanges(
+      limit,
+      (range, left) =>
+        (range.last === null ? tail : scan).all(
+          now,
+          name,
+          value,
+          range.from,
+          range.first,
+          range.last,
+          left,
+        ) as R[],
+    );
+  }
+
+  /**
+   * A scan of an unindexed name, SCAN_RANGE sessions (in id order) per statement with a turn of
+   * the event loop between: defends against one FIND over a large store stalling every other
+   * client for seconds (node:sqlite runs a statement to its end on this thread). As Redis's SCAN,
+   * it finds every session that is live and matching throughout, once; others may or may not be.
+   */
+  async #scanRanges<R>(limit: number | undefined, read: (range: ScanRange, left: number) => R[]) {
+    const found: R[] = [];
+    const wanted = rowLimit(limit);
+    let range: ScanRange = { from: '', first: 1, last: null };
+    for (;;) {
+      const page = await this.#op(false, () => {
+        const end = this.#q.scanRangeEnd.get(range.from, range.first, SCAN_RANGE) as
+          { id: string } | undefined;
+        range.last = end?.id ?? null;
+        return read(range, wanted === ALL_ROWS ? ALL_ROWS : wanted - found.length);
+      });
+      for (const row of page) found.push(row);
+      if (range.last === null || (wanted !== ALL_ROWS && found.length >= wanted)) return found;
+      range = { from: range.last, first: 0, last: null };
+      await turn();
+    }
   }
 
   list(now: number, options: ListOptions): Promise<ListPage> {

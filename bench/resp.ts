@@ -6,10 +6,14 @@
  * sessiond (SET, GET, INC of one session variable) and a private redis-server on a free
  * loopback port (HSET, HGET, HINCRBY of one hash field), 50 clients, without and with -P 16.
  * sessiond runs in this process over its memory store (the fair match for Redis, which keeps
- * nothing on disk here) and, as a second row, over its default SQLite store.
+ * nothing on disk here) and, as a second row, over its default SQLite store. A third server in
+ * this process, the floor, does no command work at all: it counts frames and answers +OK to
+ * each, so its figure is what Node's sockets allow here, the ceiling of any Node RESP server.
  */
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -56,6 +60,24 @@ async function redis(): Promise<{ port: number; close: () => Promise<void> }> {
   return { port: server.port, close: async () => server.stop() };
 }
 
+/** The floor: counts the frames of each read ('*' starts one; the benchmark's arguments have none). */
+async function floor(): Promise<{ port: number; close: () => Promise<void> }> {
+  const server = createServer((socket) => {
+    socket.on('data', (chunk: Buffer) => {
+      let frames = 0;
+      for (let at = chunk.indexOf(42); at !== -1; at = chunk.indexOf(42, at + 1)) frames++;
+      if (frames > 0) socket.write('+OK\r\n'.repeat(frames));
+    });
+    socket.on('error', () => socket.destroy());
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
 const pairs: Array<[string, string[], string[]]> = [
   [
     'set',
@@ -69,6 +91,7 @@ const pairs: Array<[string, string[], string[]]> = [
 const dir = mkdtempSync(join(tmpdir(), 'sessiond-bench-'));
 const anchor = await redis();
 const servers = {
+  floor: await floor(),
   memory: await sessiond('memory'),
   sqlite: await sessiond(`sqlite:${join(dir, 'bench.db')}`),
 };
@@ -77,21 +100,23 @@ try {
     `redis-benchmark, 50 clients, ${requests} requests per case, node ${process.version}`,
   );
   console.log(
-    '| command | -P | redis rps | sessiond memory rps | ratio | sessiond sqlite rps | ratio |',
+    '| command | -P | redis rps | node floor rps | ratio | sessiond memory rps | ratio | sessiond sqlite rps | ratio |',
   );
-  console.log('|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|');
   for (const pipeline of [1, 16]) {
     for (const [name, ours, theirs] of pairs) {
       const base = await rps(anchor.port, pipeline, theirs);
+      const ceiling = await rps(servers.floor.port, pipeline, ours);
       const memory = await rps(servers.memory.port, pipeline, ours);
       const sqlite = await rps(servers.sqlite.port, pipeline, ours);
       const f = (n: number) => Math.round(n).toLocaleString('en-US');
       console.log(
-        `| ${name} | ${pipeline} | ${f(base)} | ${f(memory)} | ${(memory / base).toFixed(2)} | ${f(sqlite)} | ${(sqlite / base).toFixed(2)} |`,
+        `| ${name} | ${pipeline} | ${f(base)} | ${f(ceiling)} | ${(ceiling / base).toFixed(2)} | ${f(memory)} | ${(memory / base).toFixed(2)} | ${f(sqlite)} | ${(sqlite / base).toFixed(2)} |`,
       );
     }
   }
 } finally {
+  await servers.floor.close();
   await servers.memory.close();
   await servers.sqlite.close();
   await anchor.close();

@@ -88,6 +88,10 @@ type Build = (services: Services) => Promise<{ listen(): Promise<number> }>;
 
 const CASES: Record<string, { framework: 'express' | 'fastify'; build: Build }> = {
   'express bare': { framework: 'express', build: async () => expressApp(bareExpress()) },
+  'express + floor middleware': {
+    framework: 'express',
+    build: async () => expressApp(floorExpress()),
+  },
   'express + sessiond embedded (memory)': {
     framework: 'express',
     build: async () => expressApp(sessiondExpress(embeddedMemory())),
@@ -133,6 +137,29 @@ function bareExpress(): Express {
   const app = express();
   let n = 0;
   app.get('/', (_req, res) => void res.send(String(++n)));
+  return app;
+}
+
+/**
+ * The least a session middleware can do, as a yardstick for the others: read the id from the
+ * cookie, keep the counter in a Map, and take one turn of the microtask queue, as any store call
+ * does, before the handler runs. No signing, no expiry, no Set-Cookie, nothing saved.
+ */
+function floorExpress(): Express {
+  const app = express();
+  const counters = new Map<string, number>();
+  const ids = new WeakMap<object, string>();
+  app.use((req, _res, next) => {
+    const cookie = req.headers.cookie ?? '';
+    ids.set(req, cookie.slice(cookie.indexOf('=') + 1));
+    void Promise.resolve().then(() => next());
+  });
+  app.get('/', (req, res) => {
+    const id = ids.get(req)!;
+    const n = (counters.get(id) ?? 0) + 1;
+    counters.set(id, n);
+    res.send(String(n));
+  });
   return app;
 }
 
@@ -451,7 +478,7 @@ function printMarkdown(runs: Map<string, Row[]>): void {
   for (const [name, row] of median) {
     const all = runs.get(name)!.map((r) => r.rps);
     const ratio = (other: Row | undefined) =>
-      other && name.includes('sessiond') ? `${(row.rps / other.rps).toFixed(2)}×` : '';
+      other && /sessiond|floor/.test(name) ? `${(row.rps / other.rps).toFixed(2)}×` : '';
     const backing = row.backingPerRequest ? String(Math.round(row.backingPerRequest)) : '';
     console.log(
       `| ${name} | ${Math.round(row.rps).toLocaleString('en-US')} | ` +

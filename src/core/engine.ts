@@ -525,10 +525,10 @@ export class Engine {
   /** {@link get}, immediate. @throws BADID, NOSESSION */
   getImmediate(id: string, name: string, fallback: string | null = null): Awaitable<string | null> {
     validateId(id, this.limits.maxIdBytes);
-    return after(this.store.getVar(id, name, this.now()), (value) => {
-      if (value === NO_SESSION) throw noSession(id);
-      return value ?? fallback;
-    });
+    const value = this.store.getVar(id, name, this.now());
+    // No closure on the synchronous path: this is the hottest read of the RESP port.
+    if (value instanceof Promise) return value.then((v) => found(id, v, fallback));
+    return found(id, value, fallback);
   }
 
   /** {@link setMany}, immediate. @throws BADID, NOSESSION, LIMIT, DENIED */
@@ -540,17 +540,25 @@ export class Engine {
       if (value.length > this.limits.maxValueBytes)
         throw limitError('value size (maxValueBytes)', this.limits.maxValueBytes);
     }
-    const context = this.hooks.has('update')
-      ? ({ op: 'update', id, change: 'set', names: vars.map(([n]) => n) } as const)
-      : undefined;
-    const write = (): Awaitable<void> =>
-      after(this.store.setVars(id, vars, this.now(), this.limits), (outcome) => {
-        if (outcome === 'limit')
-          throw limitError('variables per session (maxVars)', this.limits.maxVars);
-        this.#written(id, outcome);
-        return this.#updated(id, context);
-      });
-    return context ? this.hooks.runPre(context).then(write) : write();
+    if (!this.hooks.has('update')) {
+      // No hooks: no closure and no promise on the synchronous path (RESP's SET).
+      const outcome = this.store.setVars(id, vars, this.now(), this.limits);
+      if (outcome instanceof Promise) return outcome.then((o) => this.#setDone(id, o));
+      return this.#setDone(id, outcome);
+    }
+    const context = { op: 'update', id, change: 'set', names: vars.map(([n]) => n) } as const;
+    return this.hooks.runPre(context).then(async () => {
+      this.#setDone(id, await this.store.setVars(id, vars, this.now(), this.limits));
+      await this.hooks.runPost(context);
+    });
+  }
+
+  /** SET's store outcome checked, the update announced; post hooks are the caller's. */
+  #setDone(id: string, outcome: 'ok' | 'limit' | 'nosession' | 'readonly'): void {
+    if (outcome === 'limit')
+      throw limitError('variables per session (maxVars)', this.limits.maxVars);
+    this.#written(id, outcome);
+    this.#emit({ type: 'updated', id });
   }
 
   /** {@link inc}, immediate. @throws BADID, NOSESSION, NOTINT, LIMIT, DENIED */
@@ -560,19 +568,35 @@ export class Engine {
     const step = typeof by === 'bigint' ? by : Number.isSafeInteger(by) ? BigInt(by) : null;
     if (step === null || !isInt64(step))
       throw new SessiondError('NOTINT', 'increment is not a 64-bit integer');
-    const context = this.hooks.has('update')
-      ? ({ op: 'update', id, change: 'inc', names: [name] } as const)
-      : undefined;
-    const write = (): Awaitable<bigint> =>
-      after(this.store.incVar(id, name, step, this.now(), this.limits), (outcome) => {
-        if (outcome === 'notint')
-          throw new SessiondError('NOTINT', 'value is not an integer or would overflow');
-        if (outcome === 'limit')
-          throw limitError('variables per session (maxVars)', this.limits.maxVars);
-        this.#written(id, outcome);
-        return after(this.#updated(id, context), () => outcome);
-      });
-    return context ? this.hooks.runPre(context).then(write) : write();
+    if (!this.hooks.has('update')) {
+      // No hooks: no closure and no promise on the synchronous path (RESP's INC).
+      const outcome = this.store.incVar(id, name, step, this.now(), this.limits);
+      if (outcome instanceof Promise) return outcome.then((o) => this.#incremented(id, o));
+      return this.#incremented(id, outcome);
+    }
+    const context = { op: 'update', id, change: 'inc', names: [name] } as const;
+    return this.hooks.runPre(context).then(async () => {
+      const outcome = this.#incremented(
+        id,
+        await this.store.incVar(id, name, step, this.now(), this.limits),
+      );
+      await this.hooks.runPost(context);
+      return outcome;
+    });
+  }
+
+  /** INC's store outcome as its reply, the update announced; post hooks are the caller's. */
+  #incremented(
+    id: string,
+    outcome: bigint | 'notint' | 'limit' | 'nosession' | 'readonly',
+  ): bigint {
+    if (outcome === 'notint')
+      throw new SessiondError('NOTINT', 'value is not an integer or would overflow');
+    if (outcome === 'limit')
+      throw limitError('variables per session (maxVars)', this.limits.maxVars);
+    this.#written(id, outcome);
+    this.#emit({ type: 'updated', id });
+    return outcome;
   }
 
   /** {@link load}, immediate. @throws BADID */
@@ -725,4 +749,14 @@ export class Engine {
       context ?? (this.hooks.has('update') ? { op: 'update' as const, id } : undefined);
     return hooked ? this.hooks.runPost(hooked) : undefined;
   }
+}
+
+/** GET's answer from the store's: the value, else the fallback. @throws NOSESSION */
+function found(
+  id: string,
+  value: string | undefined | typeof NO_SESSION,
+  fallback: string | null,
+): string | null {
+  if (value === NO_SESSION) throw noSession(id);
+  return value ?? fallback;
 }

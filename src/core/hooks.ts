@@ -31,6 +31,8 @@ export type PostHook = (context: HookContext) => void | Promise<void>;
 export class Hooks {
   #pre = new Map<HookOp, PreHook[]>();
   #post = new Map<HookOp, PostHook[]>();
+  /** Hooks registered, of every op: with none, {@link has} answers without a lookup. */
+  #registered = 0;
   #onError: (error: unknown, context: HookContext) => void;
 
   constructor(onError: (error: unknown, context: HookContext) => void) {
@@ -39,20 +41,34 @@ export class Hooks {
 
   /** Adds a pre hook; returns a function that removes it. */
   pre(op: HookOp, hook: PreHook): () => void {
-    return add(this.#pre, op, hook);
+    return this.#counted(add(this.#pre, op, hook));
   }
 
   /** Adds a post hook; returns a function that removes it. */
   post(op: HookOp, hook: PostHook): () => void {
-    return add(this.#post, op, hook);
+    return this.#counted(add(this.#post, op, hook));
   }
 
   has(op: HookOp): boolean {
+    if (this.#registered === 0) return false;
     return (this.#pre.get(op)?.length ?? 0) + (this.#post.get(op)?.length ?? 0) > 0;
   }
 
   hasPre(op: HookOp): boolean {
+    if (this.#registered === 0) return false;
     return (this.#pre.get(op)?.length ?? 0) > 0;
+  }
+
+  /** Counts a hook in {@link #registered} until its remover is first called. */
+  #counted(remove: () => void): () => void {
+    this.#registered++;
+    let removed = false;
+    return () => {
+      if (removed) return;
+      removed = true;
+      this.#registered--;
+      remove();
+    };
   }
 
   /**

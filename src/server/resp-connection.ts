@@ -52,6 +52,8 @@ const UNAUTHENTICATED_LIMITS: Partial<DecoderLimits> = {
 
 /** Replies are written once per batch, or sooner when a batch grows past this. */
 const FLUSH_AT = 64 * 1024;
+/** Commands of a pipeline timed by one clock read (see {@link RespConnection.#timeGroup}). */
+const TIMING_GROUP = 16;
 /** Commands a RESP connection answers itself, before the command table. */
 export const CONNECTION_COMMANDS: ReadonlySet<string> = new Set([
   'AUTH',
@@ -101,6 +103,9 @@ export class RespConnection implements Subscriber {
   #flushScheduled = false;
   /** Set while shutdown() waits for the command in flight. */
   #onIdle: (() => void) | undefined;
+  /** Commands run since the last clock read, and how each ended, for {@link #timeGroup}. */
+  #untimed: string[][] = [];
+  #untimedFailures: unknown[] = [];
 
   constructor(socket: Socket, shared: ConnectionShared) {
     this.#socket = socket;
@@ -157,8 +162,8 @@ export class RespConnection implements Subscriber {
    * memory store answers at once, so a whole pipeline costs no promise. A pending reply hands
    * the rest to {@link #resume}, so the order of replies never changes.
    *
-   * Each command's time runs from the end of the one before (`mark`), so it counts its own
-   * decoding too: one clock read a command, where two would cost twice as much on this path.
+   * Commands are timed from `mark`, the end of the group before, so each counts its own
+   * decoding too (see {@link #timeGroup}).
    */
   #drain(mark: number): void {
     this.#busy = true;
@@ -168,6 +173,7 @@ export class RespConnection implements Subscriber {
         const request = this.#decoder.next();
         if (request === undefined) break;
         if (request instanceof ProtocolError) {
+          this.#timeGroup(mark);
           this.#shared.stats.protocolErrors++;
           this.#writer.error(request);
           this.#closing = true;
@@ -180,7 +186,8 @@ export class RespConnection implements Subscriber {
           const reply = this.#dispatch(request);
           if (reply instanceof Promise) {
             pending = true;
-            void this.#resume(reply, request, mark);
+            // The group before ends here: a pending command is timed on its own.
+            void this.#resume(reply, request, this.#timeGroup(mark));
             return;
           }
           if (reply !== undefined) this.#writer.write(reply);
@@ -191,7 +198,10 @@ export class RespConnection implements Subscriber {
         mark = this.#finished(request, mark, failure);
       }
     } finally {
-      if (!pending) this.#idle();
+      if (!pending) {
+        this.#timeGroup(mark);
+        this.#idle();
+      }
     }
   }
 
@@ -205,7 +215,9 @@ export class RespConnection implements Subscriber {
       failure = error;
       this.#replyError(error);
     }
-    this.#drain(this.#finished(request, mark, failure));
+    this.#untimed.push(request);
+    this.#untimedFailures.push(failure);
+    this.#drain(this.#timeGroup(mark));
   }
 
   /** Answers a failed command: its code word, or ERR internal error for what is not ours. */
@@ -216,18 +228,38 @@ export class RespConnection implements Subscriber {
     );
   }
 
-  /** Times the command that just ended and flushes a large batch; the next command's mark. */
+  /** Notes the command that just ended for timing, flushes a large batch; the next mark. */
   #finished(request: string[], mark: number, failure: unknown): number {
-    const metrics = this.#shared.metrics;
-    let now = 0;
-    if (metrics) {
-      now = performance.now();
-      metrics.command(request, (now - mark) / 1000, failure);
+    if (this.#shared.metrics) {
+      this.#untimed.push(request);
+      this.#untimedFailures.push(failure);
+      if (this.#untimed.length >= TIMING_GROUP) mark = this.#timeGroup(mark);
     }
     if (this.#writer.byteLength >= FLUSH_AT) {
+      mark = this.#timeGroup(mark);
       this.#flush();
-      if (metrics) now = performance.now();
+      if (this.#shared.metrics) mark = performance.now();
     }
+    return mark;
+  }
+
+  /**
+   * Times the commands run since `mark` with one clock read (about 45 ns each on the guests we
+   * measure on, a tenth of a pipelined GET), and returns the new mark. One command gets its own
+   * time. A group of several shares its time evenly: the sum is exact, and so is every
+   * command's bucket when the group took at most the first bucket's bound (25 µs), as a
+   * pipeline of fast commands does; a slower group smears its time over its commands.
+   */
+  #timeGroup(mark: number): number {
+    const metrics = this.#shared.metrics;
+    const count = this.#untimed.length;
+    if (!metrics || count === 0) return mark;
+    const now = performance.now();
+    const each = (now - mark) / 1000 / count;
+    for (let i = 0; i < count; i++)
+      metrics.command(this.#untimed[i]!, each, this.#untimedFailures[i]);
+    this.#untimed.length = 0;
+    this.#untimedFailures.length = 0;
     return now;
   }
 
@@ -388,7 +420,10 @@ export class RespConnection implements Subscriber {
   #flush(): void {
     if (this.#writer.byteLength === 0 || this.#socket.destroyed) return;
     this.#shared.stats.socketWrites++;
-    const congested = !this.#socket.write(this.#writer.toBuffer());
+    const batch = this.#writer.take();
+    const congested = !(typeof batch === 'string'
+      ? this.#socket.write(batch, 'latin1')
+      : this.#socket.write(batch));
     if (this.#socket.writableLength > this.#shared.maxOutputBuffer) {
       // A client that does not read its replies is cut off rather than allowed to grow memory.
       this.#shared.stats.outputBufferDisconnects++;

@@ -286,14 +286,23 @@ export function parseInt64(text: string): bigint | null {
 
 /** A canonical decimal of at most 15 characters as a number; null if it is not one. */
 function parseSmallInt(text: string): number | null {
-  let i = 0;
-  const negative = text.charCodeAt(0) === 0x2d;
-  if (negative) i = 1;
-  if (i === text.length) return null;
+  return parseSmallIntAt(text, 0, text.length);
+}
+
+/**
+ * `text[start..end)` as a number when it is a canonical decimal of 1 to 15 characters (exact as
+ * a double); null otherwise, longer ones included: the caller falls back to BigInt for those.
+ */
+export function parseSmallIntAt(text: string, start: number, end: number): number | null {
+  if (end - start > 15) return null;
+  let i = start;
+  const negative = text.charCodeAt(i) === 0x2d;
+  if (negative) i++;
+  if (i === end) return null;
   // No leading zeros, and no "-0".
-  if (text.charCodeAt(i) === 0x30) return text.length === 1 ? 0 : null;
+  if (text.charCodeAt(i) === 0x30) return end - start === 1 ? 0 : null;
   let n = 0;
-  for (; i < text.length; i++) {
+  for (; i < end; i++) {
     const digit = text.charCodeAt(i) - 0x30;
     if (digit < 0 || digit > 9) return null;
     n = n * 10 + digit;

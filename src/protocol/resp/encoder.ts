@@ -256,6 +256,18 @@ export class ReplyWriter {
     return this;
   }
 
+  /**
+   * The batch as one latin1 string (a byte per code unit) when it holds no Buffer part, else
+   * as one Buffer; the writer starts a new, empty batch. A socket writes the string with the
+   * 'latin1' encoding straight from V8's string, sparing a Buffer per batch.
+   */
+  take(): string | Buffer {
+    if (this.#parts.length > 0) return this.toBuffer();
+    const text = this.#text;
+    this.#text = '';
+    return text;
+  }
+
   /** The batch as one Buffer; the writer starts a new, empty batch. */
   toBuffer(): Buffer {
     let out: Buffer;

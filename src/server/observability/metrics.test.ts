@@ -3,7 +3,7 @@ import { after, describe, it } from 'node:test';
 import { MemoryStore } from '../../store/memory/memory-store.ts';
 import { Engine } from '../../core/engine.ts';
 import { SessiondServer, type ServerOptions } from '../server.ts';
-import { RawClient, startTestServer } from '../test-support.ts';
+import { encodeCommand, RawClient, startTestServer } from '../test-support.ts';
 
 const servers: SessiondServer[] = [];
 const clients: RawClient[] = [];
@@ -59,6 +59,25 @@ describe('GET /metrics', () => {
     assert.ok(sample(text, `${name}_sum`, '{command="GET"}')! > 0);
     assert.equal(sample(text, `${name}_count`, '{command="CREATE"}'), 1);
     assert.match(text, /# TYPE sessiond_command_duration_seconds histogram/);
+  });
+
+  it('times every command of a pipeline, in groups that share one clock read', async () => {
+    const { client, base } = await start();
+    await client.call('CREATE', 'pipelined-1');
+    // 40 GETs and an INC in one write: more than one timing group, the last one partial.
+    const frames = [
+      ...Array.from({ length: 40 }, () => ['GET', 'pipelined-1', 'n']),
+      ['INC', 'pipelined-1', 'n'],
+    ];
+    client.socket.write(Buffer.concat(frames.map((args) => encodeCommand(args))));
+    for (let i = 0; i < 40; i++) assert.equal(await client.reply(), null);
+    assert.equal(await client.reply(), 1);
+    const text = await scrape(base);
+    const name = 'sessiond_command_duration_seconds';
+    assert.equal(sample(text, `${name}_count`, '{command="GET"}'), 40);
+    assert.equal(sample(text, `${name}_bucket`, '{command="GET",le="+Inf"}'), 40);
+    assert.ok(sample(text, `${name}_sum`, '{command="GET"}')! > 0);
+    assert.equal(sample(text, `${name}_count`, '{command="INC"}'), 1);
   });
 
   it('puts every unknown command name under one label', async () => {

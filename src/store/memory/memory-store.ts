@@ -20,7 +20,16 @@ import {
   type WriteFailure,
 } from '../types.ts';
 import { ExpiryWheel } from './expiry-wheel.ts';
-import { countVars, fromMap, getVar, toMap, updateVars, withVar } from './packed-vars.ts';
+import {
+  countVars,
+  fromMap,
+  getVar,
+  incPacked,
+  incPackedSum,
+  toMap,
+  updateVars,
+  withVar,
+} from './packed-vars.ts';
 import { SessionTable } from './session-table.ts';
 
 export interface MemoryStoreOptions {
@@ -178,7 +187,16 @@ export class MemoryStore implements Store {
   ): Awaitable<bigint | 'notint' | 'limit' | WriteFailure> {
     const slot = this.#writable(id, now);
     if (typeof slot === 'string') return slot;
-    const before = getVar(this.#table.vars[slot]!, name);
+    const vars = this.#table.vars[slot]!;
+    // An indexed variable takes the general path, which moves the session between index entries.
+    if (typeof vars === 'string' && !(this.#varIndex.size > 0 && this.#varIndex.has(name))) {
+      const next = incPacked(vars, name, Number(by));
+      if (next !== undefined) {
+        this.#table.vars[slot] = next;
+        return BigInt(incPackedSum);
+      }
+    }
+    const before = getVar(vars, name);
     const sum = addInt64(before, by);
     if (sum === 'notint') return sum;
     const outcome = this.#setVar(id, slot, name, sum.toString(), limits);

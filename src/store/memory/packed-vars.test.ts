@@ -6,6 +6,8 @@ import {
   EMPTY_VARS,
   fromMap,
   getVar,
+  incPacked,
+  incPackedSum,
   PACKED_MAX_BYTES,
   PACKED_MAX_ENTRIES,
   toMap,
@@ -87,5 +89,64 @@ describe('packed vars', () => {
         },
       ),
     );
+  });
+
+  it('incPacked agrees with BigInt addition, or declines and changes nothing', () => {
+    const counter = fc.oneof(
+      fc.bigInt({ min: -(10n ** 15n), max: 10n ** 15n }).map(String),
+      fc.constantFrom('0', '-0', '007', '1e3', ' 1', '999999999999999', '-999999999999999', 'x'),
+      fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }).map(String),
+    );
+    const step = fc.oneof(fc.integer({ min: -5, max: 5 }), fc.constantFrom(1e15, -1e15, 2 ** 60));
+    let taken = 0;
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom('a', 'n', ':', '1', ''), counter), { maxLength: 5 }),
+        fc.constantFrom('n', 'a', '1', ''),
+        counter,
+        step,
+        (entries, name, value, by) => {
+          const vars = fromMap(new Map(entries).set(name, value));
+          if (typeof vars !== 'string') return;
+          const next = incPacked(vars, name, by);
+          if (next === undefined) return;
+          taken++;
+          const before = BigInt(getVar(vars, name)!);
+          const sum = before + BigInt(by);
+          assert.equal(String(before), getVar(vars, name), 'only canonical counters are taken');
+          assert.equal(BigInt(incPackedSum), sum);
+          const model = toMap(vars).set(name, String(sum));
+          assert.deepEqual(toMap(next), model);
+          assert.equal(typeof next, 'string');
+        },
+      ),
+      { numRuns: 500 },
+    );
+    assert.ok(taken > 50, `the fast path was taken ${taken} times`);
+  });
+
+  it('incPacked declines what the general path must decide', () => {
+    const vars = fromMap(
+      new Map([
+        ['n', '41'],
+        ['big', '9'.repeat(16)],
+        ['s', 'x'],
+      ]),
+    ) as string;
+    assert.equal(incPacked(vars, 'n', 1), vars.replace('2:41', '2:42'));
+    assert.equal(incPackedSum, 42);
+    assert.equal(incPacked(vars, 'absent', 1), undefined);
+    assert.equal(incPacked(vars, 'big', 1), undefined);
+    assert.equal(incPacked(vars, 's', 1), undefined);
+    assert.equal(incPacked(vars, 'n', 1e15), undefined);
+    // A set at the packed byte limit that the longer counter would push past it.
+    const full = fromMap(
+      new Map([
+        ['n', '9'],
+        ['pad', 'p'.repeat(PACKED_MAX_BYTES - 5)],
+      ]),
+    ) as string;
+    assert.equal(typeof full, 'string');
+    assert.equal(incPacked(full, 'n', 1), undefined);
   });
 });

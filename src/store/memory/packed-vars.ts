@@ -10,6 +10,8 @@
  * Packed format: for each variable, `<name length>:<name><value length>:<value>`, lengths in
  * decimal code units. Names and values may hold any code unit, including ':' and digits.
  */
+import { parseSmallIntAt } from '../types.ts';
+
 export type Vars = string | Map<string, string>;
 
 export const EMPTY_VARS: Vars = '';
@@ -45,21 +47,36 @@ function forEachPacked(packed: string, each: (name: string, value: string) => vo
   }
 }
 
-/** The value of `name`, or undefined. */
-export function getVar(vars: Vars, name: string): string | undefined {
-  if (typeof vars !== 'string') return vars.get(name);
+/** Where the value of the entry {@link findPacked} found last starts, and where it ends. */
+let valueStart = 0;
+let valueEnd = 0;
+
+/**
+ * Finds `name` in a packed set: the index of its value's length field (what a new value
+ * replaces from), with {@link valueStart} and {@link valueEnd} set; -1 when absent.
+ */
+function findPacked(vars: string, name: string): number {
   let i = 0;
   while (i < vars.length) {
     const nameLength = readLength(vars, i);
     const nameStart = afterLength;
-    const valueLength = readLength(vars, nameStart + nameLength);
-    const valueStart = afterLength;
+    const lengthStart = nameStart + nameLength;
+    const valueLength = readLength(vars, lengthStart);
+    const end = afterLength + valueLength;
     if (nameLength === name.length && vars.startsWith(name, nameStart)) {
-      return vars.slice(valueStart, valueStart + valueLength);
+      valueStart = afterLength;
+      valueEnd = end;
+      return lengthStart;
     }
-    i = valueStart + valueLength;
+    i = end;
   }
-  return undefined;
+  return -1;
+}
+
+/** The value of `name`, or undefined. */
+export function getVar(vars: Vars, name: string): string | undefined {
+  if (typeof vars !== 'string') return vars.get(name);
+  return findPacked(vars, name) < 0 ? undefined : vars.slice(valueStart, valueEnd);
 }
 
 /** A fresh Map of all variables (the caller may keep or change it). */
@@ -112,6 +129,8 @@ export function withVar(
     // A Map that a smaller value brings back under the limits is packed again, as in updateVars.
     return vars.size <= PACKED_MAX_ENTRIES ? fromMap(vars) : vars;
   }
+  const spliced = replacePacked(vars, name, value);
+  if (spliced !== undefined) return spliced;
   let entries = 0;
   let bytes = 0;
   let found = -1;
@@ -144,6 +163,49 @@ export function withVar(
   const entry = name.length + ':' + name + value.length + ':' + value;
   if (found < 0) return [vars, entry].join('');
   return [vars.slice(0, found), entry, vars.slice(foundEnd)].join('');
+}
+
+/**
+ * SET's hot path: `vars` with the present variable `name` set to `value`, scanning no further
+ * than it and counting nothing, when the result surely stays within the packed limits (its
+ * string length bounds its bytes, and the count does not change). Else undefined.
+ */
+function replacePacked(vars: string, name: string, value: string): string | undefined {
+  const at = findPacked(vars, name);
+  return at < 0 ? undefined : spliceValue(vars, at, value);
+}
+
+/**
+ * The entry {@link findPacked} found at `at` with `value` instead, or undefined when the set
+ * might outgrow PACKED_MAX_BYTES (its string length bounds its bytes; the count is unchanged).
+ */
+function spliceValue(vars: string, at: number, value: string): string | undefined {
+  if (vars.length + value.length - (valueEnd - valueStart) > PACKED_MAX_BYTES) return undefined;
+  return [vars.slice(0, at), value.length + ':' + value, vars.slice(valueEnd)].join('');
+}
+
+/** The counter {@link incPacked} computed last. */
+export let incPackedSum = 0;
+
+/** Counters and steps below this in magnitude add exactly as doubles (2 × 1e15 < 2^53). */
+const SMALL_INT = 1e15;
+
+/**
+ * INC's hot path: `vars` with the present variable `name` plus `by`, in one pass and without
+ * BigInt, the sum left in {@link incPackedSum}. Undefined when it does not apply (absent or not
+ * a short integer, a large step, or a set that might outgrow the packed limits): the caller
+ * takes the general path, which decides every such case.
+ */
+export function incPacked(vars: string, name: string, by: number): string | undefined {
+  if (!(by > -SMALL_INT && by < SMALL_INT)) return undefined;
+  const at = findPacked(vars, name);
+  if (at < 0) return undefined;
+  const current = parseSmallIntAt(vars, valueStart, valueEnd);
+  if (current === null) return undefined;
+  const sum = current + by;
+  if (!(sum > -SMALL_INT && sum < SMALL_INT)) return undefined;
+  incPackedSum = sum;
+  return spliceValue(vars, at, String(sum));
 }
 
 /**

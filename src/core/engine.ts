@@ -230,7 +230,7 @@ export class Engine {
    * @throws BADID, NOSESSION, NOTINT (not an integer, or the sum leaves signed 64 bits), LIMIT, DENIED
    */
   async inc(id: string, name: string, by: bigint | number = 1n): Promise<bigint> {
-    return this.incImmediate(id, name, by);
+    return BigInt(await this.incImmediate(id, name, by));
   }
 
   /**
@@ -561,8 +561,12 @@ export class Engine {
     this.#emit({ type: 'updated', id });
   }
 
-  /** {@link inc}, immediate. @throws BADID, NOSESSION, NOTINT, LIMIT, DENIED */
-  incImmediate(id: string, name: string, by: bigint | number = 1n): Awaitable<bigint> {
+  /**
+   * {@link inc}, immediate; the new value may come as a number when it is a safe integer (the
+   * memory store's counters skip BigInt).
+   * @throws BADID, NOSESSION, NOTINT, LIMIT, DENIED
+   */
+  incImmediate(id: string, name: string, by: bigint | number = 1n): Awaitable<bigint | number> {
     validateId(id, this.limits.maxIdBytes);
     this.#checkName(name);
     const step = typeof by === 'bigint' ? by : Number.isSafeInteger(by) ? BigInt(by) : null;
@@ -588,8 +592,8 @@ export class Engine {
   /** INC's store outcome as its reply, the update announced; post hooks are the caller's. */
   #incremented(
     id: string,
-    outcome: bigint | 'notint' | 'limit' | 'nosession' | 'readonly',
-  ): bigint {
+    outcome: bigint | number | 'notint' | 'limit' | 'nosession' | 'readonly',
+  ): bigint | number {
     if (outcome === 'notint')
       throw new SessiondError('NOTINT', 'value is not an integer or would overflow');
     if (outcome === 'limit')

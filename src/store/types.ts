@@ -162,7 +162,8 @@ export interface Store {
   /**
    * Adds `by` to an integer variable (absent counts as 0) as one atomic step.
    * 'notint' when the value, or the result, is not a signed 64-bit integer (checked before
-   * 'limit', which a new variable past `maxVars` gets).
+   * 'limit', which a new variable past `maxVars` gets). The sum may come as a number when it
+   * is a safe integer.
    */
   incVar(
     id: string,
@@ -170,7 +171,7 @@ export interface Store {
     by: bigint,
     now: number,
     limits: StoreLimits,
-  ): Awaitable<bigint | 'notint' | 'limit' | WriteFailure>;
+  ): Awaitable<bigint | number | 'notint' | 'limit' | WriteFailure>;
 
   /** Sets the data blob, creating the session from `init` when none is live. */
   setData(

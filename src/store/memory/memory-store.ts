@@ -184,7 +184,7 @@ export class MemoryStore implements Store {
     by: bigint,
     now: number,
     limits: StoreLimits,
-  ): Awaitable<bigint | 'notint' | 'limit' | WriteFailure> {
+  ): Awaitable<bigint | number | 'notint' | 'limit' | WriteFailure> {
     const slot = this.#writable(id, now);
     if (typeof slot === 'string') return slot;
     const vars = this.#table.vars[slot]!;
@@ -193,7 +193,7 @@ export class MemoryStore implements Store {
       const next = incPacked(vars, name, Number(by));
       if (next !== undefined) {
         this.#table.vars[slot] = next;
-        return BigInt(incPackedSum);
+        return incPackedSum;
       }
     }
     const before = getVar(vars, name);

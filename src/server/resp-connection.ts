@@ -16,7 +16,14 @@ import {
   type Reply,
 } from '../protocol/resp/encoder.ts';
 import type { Auth, Rights } from './auth.ts';
-import { COMMAND_TABLE, commandName, runCommand, type CommandContext } from './commands/table.ts';
+import {
+  COMMAND_TABLE,
+  commandName,
+  runCommand,
+  runSpec,
+  type CommandContext,
+  type CommandSpec,
+} from './commands/table.ts';
 import type { Logger } from './observability/logger.ts';
 import type { Metrics } from './observability/metrics.ts';
 import type { PubSub, Subscriber } from './pubsub.ts';
@@ -78,6 +85,15 @@ const SUBSCRIBED_ALLOWED = new Set([
 
 /** Every command name the port answers, so the decoder hands them over as shared constants. */
 const KNOWN_NAMES = new KnownNames([...COMMAND_TABLE.keys(), ...CONNECTION_COMMANDS]);
+
+/**
+ * Each name the port answers, to its table entry, or null for a command the connection answers
+ * itself: one lookup a command, with the decoder's shared constant as the key.
+ */
+const DISPATCH = new Map<string, CommandSpec | null>([
+  ...COMMAND_TABLE,
+  ...[...CONNECTION_COMMANDS].map((name) => [name, null] as const),
+]);
 
 let nextId = 1;
 
@@ -274,7 +290,12 @@ export class RespConnection implements Subscriber {
 
   /** Runs one request; connection commands here, the rest through the shared command table. */
   #dispatch(request: string[]): Reply | Promise<Reply> | undefined {
-    const name = commandName(request[0]!);
+    const raw = request[0]!;
+    let entry = DISPATCH.get(raw);
+    // A name spelled otherwise than the shared constant (inline, or not a known name) is looked
+    // up once more by its upper-case form.
+    const name = entry === undefined ? commandName(raw) : raw;
+    if (entry === undefined) entry = DISPATCH.get(name);
     const args = request.slice(1);
     this.#shared.stats.commands++;
     if (!this.#rights.authenticated && name !== 'AUTH' && name !== 'HELLO' && name !== 'QUIT') {
@@ -286,7 +307,7 @@ export class RespConnection implements Subscriber {
         `Can't execute '${name.toLowerCase()}': only (P)SUBSCRIBE / (P)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`,
       );
     }
-    if (!CONNECTION_COMMANDS.has(name)) return runCommand(this.#context, name, args);
+    if (entry) return runSpec(this.#context, entry, args);
     return this.#connectionCommand(name, args, subscribed);
   }
 

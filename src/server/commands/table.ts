@@ -364,6 +364,19 @@ export function runCommand(
 ): Promise<Reply> | Reply {
   const spec = COMMAND_TABLE.get(name) ?? COMMAND_TABLE.get(commandName(name));
   if (!spec) throw syntaxError(`unknown command '${name}'`);
+  return runSpec(context, spec, args);
+}
+
+/**
+ * Runs a command already looked up in {@link COMMAND_TABLE}.
+ * @throws ERR for a wrong number of arguments; DENIED without the admin right; and whatever the
+ * command raises
+ */
+export function runSpec(
+  context: CommandContext & { admin: boolean },
+  spec: CommandSpec,
+  args: readonly string[],
+): Promise<Reply> | Reply {
   if (args.length < spec.min || args.length > spec.max) {
     throw syntaxError(`wrong number of arguments for '${spec.name.toLowerCase()}' command`);
   }

@@ -231,8 +231,7 @@ export class RespConnection implements Subscriber {
       failure = error;
       this.#replyError(error);
     }
-    this.#untimed.push(request);
-    this.#untimedFailures.push(failure);
+    this.#untime(request, failure);
     this.#drain(this.#timeGroup(mark));
   }
 
@@ -246,17 +245,21 @@ export class RespConnection implements Subscriber {
 
   /** Notes the command that just ended for timing, flushes a large batch; the next mark. */
   #finished(request: string[], mark: number, failure: unknown): number {
-    if (this.#shared.metrics) {
-      this.#untimed.push(request);
-      this.#untimedFailures.push(failure);
-      if (this.#untimed.length >= TIMING_GROUP) mark = this.#timeGroup(mark);
-    }
+    this.#untime(request, failure);
+    if (this.#untimed.length >= TIMING_GROUP) mark = this.#timeGroup(mark);
     if (this.#writer.byteLength >= FLUSH_AT) {
       mark = this.#timeGroup(mark);
       this.#flush();
       if (this.#shared.metrics) mark = performance.now();
     }
     return mark;
+  }
+
+  /** Adds a command that ended to the group {@link #timeGroup} times; none without metrics. */
+  #untime(request: string[], failure: unknown): void {
+    if (!this.#shared.metrics) return;
+    this.#untimed.push(request);
+    this.#untimedFailures.push(failure);
   }
 
   /**

@@ -5,6 +5,8 @@
  * session is `null` or `'gone'`); only real failures throw.
  */
 
+import type { Awaitable } from '../store/types.ts';
+
 /** A session as the web layer loads it. */
 export interface StoredSession {
   /** Variables as stored: the web layer keeps JSON text, one value per variable. */
@@ -64,6 +66,11 @@ export interface SessionBackend {
    * @throws BADID
    */
   load(id: string): Promise<StoredSession | null>;
+  /**
+   * {@link load}, answering at once when the backend can (an engine over the memory store):
+   * the web layer then loads a request's session without a promise. Errors may be thrown at once.
+   */
+  loadImmediate?(id: string): Awaitable<StoredSession | null>;
   /**
    * Creates a session under a caller-chosen id.
    * @returns false when a live session already has the id (nothing is changed then)

@@ -10,6 +10,7 @@ import {
   type StoredSession,
   type WriteOutcome,
 } from './backend.ts';
+import type { Awaitable, SessionRecord } from '../store/types.ts';
 import { fromBytes, toBytes } from './byte-strings.ts';
 
 /**
@@ -36,19 +37,13 @@ class EngineBackend implements SessionBackend {
   }
 
   async load(id: string): Promise<StoredSession | null> {
+    return this.loadImmediate(id);
+  }
+
+  loadImmediate(id: string): Awaitable<StoredSession | null> {
     // The immediate forms: over the memory store a request's load and save take no promise hop.
     const loaded = this.#engine.loadImmediate(id);
-    const record = loaded instanceof Promise ? await loaded : loaded;
-    if (!record) return null;
-    const vars = new Map<string, string>();
-    for (const [name, value] of record.vars) vars.set(fromBytes(name), fromBytes(value));
-    return {
-      vars,
-      data: fromBytes(record.data),
-      user: record.user === null ? null : fromBytes(record.user),
-      cls: fromBytes(record.cls),
-      readonly: record.readonly,
-    };
+    return loaded instanceof Promise ? loaded.then(stored) : stored(loaded);
   }
 
   async create(id: string, init: NewSession): Promise<boolean> {
@@ -152,4 +147,18 @@ class EngineBackend implements SessionBackend {
   empty(): Promise<number> {
     return this.#engine.empty();
   }
+}
+
+/** A session as the engine keeps it (byte strings), as the web layer loads it; null for none. */
+function stored(record: SessionRecord | null): StoredSession | null {
+  if (!record) return null;
+  const vars = new Map<string, string>();
+  for (const [name, value] of record.vars) vars.set(fromBytes(name), fromBytes(value));
+  return {
+    vars,
+    data: fromBytes(record.data),
+    user: record.user === null ? null : fromBytes(record.user),
+    cls: fromBytes(record.cls),
+    readonly: record.readonly,
+  };
 }

@@ -1,6 +1,7 @@
 import { isSessiondError, SessiondError } from '../errors.ts';
 import type { SessionBackend, StoredSession } from './backend.ts';
-import { readArrival, rejectId } from './carriers.ts';
+import type { Awaitable } from '../store/types.ts';
+import { readArrival, rejectId, type Arrival } from './carriers.ts';
 import {
   oneOf,
   resolveOptions,
@@ -18,6 +19,8 @@ interface Found {
   loaded: StoredSession | null;
   lockKey: number | null;
 }
+
+const NOT_FOUND: Found = { loaded: null, lockKey: null };
 
 /** Per-request choices that override the manager's options. */
 export interface BeginOptions {
@@ -66,26 +69,52 @@ export class SessionManager {
    * ClientError in remote mode when the server cannot be reached
    */
   async begin(request: RequestLike, overrides: BeginOptions = {}): Promise<SessionTransaction> {
+    return this.beginImmediate(request, overrides);
+  }
+
+  /**
+   * {@link begin}, answering at once when the backend loads at once (an engine over the memory
+   * store): the adapters then run the handler without a promise hop. Errors may be thrown at
+   * once.
+   */
+  beginImmediate(
+    request: RequestLike,
+    overrides: BeginOptions = {},
+  ): Awaitable<SessionTransaction> {
     const options = this.options;
     const concurrency =
       overrides.concurrency === undefined
         ? options.concurrency
         : oneOf('concurrency', overrides.concurrency, ['none', 'lock', 'readonly']);
     const arrival = readArrival(request, options);
-    let id = arrival.id;
-    let found: Found = { loaded: null, lockKey: null };
-    if (id !== null) {
-      try {
-        found = await this.#find(id, concurrency === 'lock');
-      } catch (error) {
-        // An id the backend refuses (longer than its maxIdBytes) is as malformed as any other:
-        // defends against a cookie the store cannot take turning every page into a 500.
-        if (!isSessiondError(error, 'BADID')) throw error;
-        id = rejectId(options, 'malformed');
-      }
-      // Strict mode: an id the store does not know is never adopted (defends against fixation).
-      if (id !== null && found.loaded === null && options.strict) id = rejectId(options, 'unknown');
+    const id = arrival.id;
+    const begun = (id: string | null, found: Found) =>
+      this.#begun(request, concurrency, arrival, id, found);
+    if (id === null) return begun(null, NOT_FOUND);
+    let found: Awaitable<Found>;
+    try {
+      found = concurrency === 'lock' ? this.#find(id) : this.#load(id);
+    } catch (error) {
+      return begun(this.#refused(error), NOT_FOUND);
     }
+    if (!(found instanceof Promise)) return begun(id, found);
+    return found.then(
+      (found) => begun(id, found),
+      (error: unknown) => begun(this.#refused(error), NOT_FOUND),
+    );
+  }
+
+  /** The transaction of a request whose id (or none) and stored session are known. */
+  #begun(
+    request: RequestLike,
+    concurrency: Concurrency,
+    arrival: Arrival,
+    id: string | null,
+    found: Found,
+  ): SessionTransaction {
+    const options = this.options;
+    // Strict mode: an id the store does not know is never adopted (defends against fixation).
+    if (id !== null && found.loaded === null && options.strict) id = rejectId(options, 'unknown');
     const session = new Session({
       options,
       id,
@@ -101,6 +130,15 @@ export class SessionManager {
       lockKey: found.lockKey,
       onEnd: () => this.#draw(),
     });
+  }
+
+  /**
+   * An id the backend refuses (longer than its maxIdBytes) is as malformed as any other: defends
+   * against a cookie the store cannot take turning every page into a 500. Other errors throw.
+   */
+  #refused(error: unknown): null {
+    if (!isSessiondError(error, 'BADID')) throw error;
+    return rejectId(this.options, 'malformed');
   }
 
   /** Live sessions of this manager's class (eZSessionCountActive, without the expired rows). */
@@ -138,22 +176,34 @@ export class SessionManager {
     await this.#collecting;
   }
 
-  /** Locks (in 'lock' mode) and loads; the lock is kept only while a session of ours is loaded. */
-  async #find(id: string, lock: boolean): Promise<Found> {
-    const { backend, className, onError } = this.options;
+  /** Loads without a lock, at once when the backend can. */
+  #load(id: string): Awaitable<Found> {
+    const { backend } = this.options;
+    const loaded = backend.loadImmediate ? backend.loadImmediate(id) : backend.load(id);
+    if (loaded instanceof Promise)
+      return loaded.then((l) => ({ loaded: this.#ours(l), lockKey: null }));
+    return { loaded: this.#ours(loaded), lockKey: null };
+  }
+
+  /** Locks, then loads ('lock' mode); the lock is kept only while a session of ours is loaded. */
+  async #find(id: string): Promise<Found> {
+    const { backend, onError } = this.options;
     // Lock before loading, so what is read is what no other request is changing.
-    const lockKey = lock ? await this.#lock(id) : null;
-    if (lockKey === 'gone') return { loaded: null, lockKey: null };
+    const lockKey = await this.#lock(id);
+    if (lockKey === 'gone') return NOT_FOUND;
     let loaded: StoredSession | null = null;
     try {
-      loaded = await backend.load(id);
-      // Another application's session on a shared server is not ours to use.
-      if (loaded?.cls !== undefined && loaded.cls !== className) loaded = null;
+      loaded = this.#ours(await backend.load(id));
     } finally {
       // Nothing to hold the lock for (no session, or the load failed): release it at once.
-      if (loaded === null && lockKey !== null) await backend.unlock(id, lockKey).catch(onError);
+      if (loaded === null) await backend.unlock(id, lockKey).catch(onError);
     }
     return { loaded, lockKey: loaded === null ? null : lockKey };
+  }
+
+  /** Another application's session on a shared server is not ours to use. */
+  #ours(loaded: StoredSession | null): StoredSession | null {
+    return loaded?.cls !== undefined && loaded.cls !== this.options.className ? null : loaded;
   }
 
   async #lock(id: string): Promise<number | 'gone'> {

@@ -265,6 +265,18 @@ export class Session {
     return this.#serial(() => this.#save());
   }
 
+  /**
+   * Whether save() has anything to write now (a value changed in place counts), or a save is
+   * still in flight. The adapters skip the final save, and its promises, when it has none.
+   */
+  get unsaved(): boolean {
+    if (this.#inFlight > 0) return true;
+    if (this.#readonly) return false;
+    if (this.#dataDirty || this.#userDirty || (this.#stored && this.#issuedDirty)) return true;
+    const vars = this.#values.changes();
+    return vars.set.length > 0 || vars.unset.length > 0;
+  }
+
   /** PHPLib's url(): `u` carrying the id in get mode, escaped for an attribute or a header. */
   url(u: string): string {
     return urls.sessionUrl(u, this.#token(), this.#urls);

@@ -73,6 +73,8 @@ export class SessionTransaction {
    * @throws what Session.save() throws
    */
   end(): Promise<void> {
+    // Nothing written since `save` (the common case): the lock goes at once, no chain of promises.
+    if (!this.session.unsaved) this.#ending ??= this.#release();
     this.#ending ??= this.session.save().then(
       () => this.#release(),
       // Released on failure too, and the failure still reaches the caller.

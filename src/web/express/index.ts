@@ -4,7 +4,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { isSessiondError } from '../../errors.ts';
 import type { BeginOptions, SessionManager } from '../manager.ts';
-import { attachHeld } from '../node/index.ts';
+import { attachHeldImmediate } from '../node/index.ts';
 
 export { sessionOf } from '../node/index.ts';
 
@@ -22,14 +22,23 @@ export function expressSessions(
   sessions: SessionManager,
   options: BeginOptions = {},
 ): RequestHandler {
+  const failed = (next: NextFunction, error: unknown) => {
+    // Express's error handler answers with `status`: busy, not broken.
+    if (isSessiondError(error, 'LOCKED')) Object.assign(error, { status: 503 });
+    next(error);
+  };
   return (req: Request, res: Response, next: NextFunction) => {
-    attachHeld(sessions, req, res, { ...options, url: req.originalUrl }).then(
+    let attached;
+    try {
+      attached = attachHeldImmediate(sessions, req, res, { ...options, url: req.originalUrl });
+    } catch (error) {
+      return failed(next, error);
+    }
+    // Loaded at once (an engine over the memory store): on to the handler without a promise.
+    if (!(attached instanceof Promise)) return next();
+    attached.then(
       () => next(),
-      (error: unknown) => {
-        // Express's error handler answers with `status`: busy, not broken.
-        if (isSessiondError(error, 'LOCKED')) Object.assign(error, { status: 503 });
-        next(error);
-      },
+      (error: unknown) => failed(next, error),
     );
   };
 }

@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { isSessiondError } from '../../errors.ts';
+import type { Awaitable } from '../../store/types.ts';
 import type { BeginOptions, SessionManager } from '../manager.ts';
 import type { HeaderSink, RequestLike } from '../request.ts';
 import type { Session } from '../session.ts';
@@ -99,8 +100,31 @@ export async function attachHeld(
   res: ServerResponse,
   options: BeginOptions & { url?: string } = {},
 ): Promise<Attached> {
+  return attachHeldImmediate(sessions, req, res, options);
+}
+
+/**
+ * {@link attachHeld}, answering at once when the session loads at once (an engine over the
+ * memory store), so the Express adapter calls next() with no promise hop. May throw at once.
+ */
+export function attachHeldImmediate(
+  sessions: SessionManager,
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: BeginOptions & { url?: string } = {},
+): Awaitable<Attached> {
   if ((req as Tagged)[SESSION]) throw new Error('a session is already attached to this request');
-  const tx = await sessions.begin(requestOf(req, options.url), options);
+  const tx = sessions.beginImmediate(requestOf(req, options.url), options);
+  if (tx instanceof Promise) return tx.then((tx) => held(sessions, req, res, tx));
+  return held(sessions, req, res, tx);
+}
+
+function held(
+  sessions: SessionManager,
+  req: IncomingMessage,
+  res: ServerResponse,
+  tx: SessionTransaction,
+): Attached {
   (req as Tagged)[SESSION] = tx.session;
   (req as { session?: Session }).session = tx.session;
   return new HeldSession(sessions, tx, res);

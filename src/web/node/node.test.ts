@@ -210,6 +210,32 @@ for (const make of BACKINGS) {
       assert.deepEqual(JSON.parse(await browser.text('/names')), ['a', 'b']);
     });
 
+    it('a value changed in place while the body streams is saved before the end; an unchanged end writes nothing', async () => {
+      const { browser } = await app(
+        { className: 'stream-in-place' },
+        {
+          ...ROUTES,
+          '/stream': (session, _q, res) => {
+            const cart: string[] = [];
+            session.set('cart', cart);
+            res.write('one, ');
+            // After the first save, without set(): only the final save can catch it.
+            cart.push('pear');
+            res.end('two');
+            return res;
+          },
+        },
+      );
+      assert.equal(await browser.text('/stream'), 'one, two');
+      assert.equal(await browser.text('/get?name=cart'), '["pear"]');
+      const events = await eventsDuring(() => browser.text('/get?name=cart'));
+      assert.deepEqual(
+        events.filter((event) => event.type === 'updated'),
+        [],
+        'a request that changes nothing writes nothing at its end',
+      );
+    });
+
     it('a handler that throws gets a 500 and nothing it changed is saved', async () => {
       const errors: unknown[] = [];
       const { browser, sessions } = await app(

@@ -83,6 +83,11 @@ export interface SessionBackend {
    * @throws LIMIT, DENIED (a pre hook's veto)
    */
   write(id: string, changes: SessionChanges): Promise<WriteOutcome>;
+  /**
+   * {@link write}, answering at once when the backend can (an engine over the memory store,
+   * variables only). Errors may be thrown at once.
+   */
+  writeImmediate?(id: string, changes: SessionChanges): Awaitable<WriteOutcome>;
   /** Records an access now; false when there is no such session. */
   touch(id: string): Promise<boolean>;
   /** Removes the session; false when none was live. */

@@ -56,6 +56,28 @@ class EngineBackend implements SessionBackend {
     return created;
   }
 
+  writeImmediate(id: string, changes: SessionChanges): Awaitable<WriteOutcome> {
+    const { set } = changes;
+    const onlySet =
+      set?.length &&
+      !changes.unset?.length &&
+      changes.user === undefined &&
+      changes.timeout === undefined &&
+      changes.data === undefined;
+    if (!onlySet) return this.write(id, changes);
+    // The request's usual write, variables only: over the memory store it answers at once.
+    let written;
+    try {
+      written = this.#engine.setManyImmediate(
+        id,
+        set.map(([name, value]) => [toBytes(name), toBytes(value)] as const),
+      );
+    } catch (error) {
+      return refusal(error);
+    }
+    return written instanceof Promise ? written.then(() => 'ok' as const, refusal) : 'ok';
+  }
+
   async write(id: string, changes: SessionChanges): Promise<WriteOutcome> {
     const engine = this.#engine;
     try {
@@ -83,9 +105,7 @@ class EngineBackend implements SessionBackend {
       }
       return 'ok';
     } catch (error) {
-      if (isSessiondError(error, 'NOSESSION')) return 'gone';
-      if (isSessiondError(error) && isReadonlyRefusal(error)) return 'readonly';
-      throw error;
+      return refusal(error);
     }
   }
 
@@ -161,4 +181,11 @@ function stored(record: SessionRecord | null): StoredSession | null {
     cls: fromBytes(record.cls),
     readonly: record.readonly,
   };
+}
+
+/** A write's refusal as its outcome: the session is gone, or a read-only grace copy. */
+function refusal(error: unknown): WriteOutcome {
+  if (isSessiondError(error, 'NOSESSION')) return 'gone';
+  if (isSessiondError(error) && isReadonlyRefusal(error)) return 'readonly';
+  throw error;
 }

@@ -1,13 +1,15 @@
 import { isSessiondError, SessiondError } from '../errors.ts';
+import type { Awaitable } from '../store/types.ts';
 import {
   isReadonlyRefusal,
   type SessionBackend,
   type SessionChanges,
   type StoredSession,
+  type WriteOutcome,
 } from './backend.ts';
 import type { ResolvedOptions } from './options.ts';
 import * as urls from './url-helpers.ts';
-import { SessionValues } from './values.ts';
+import { SessionValues, type VariableChanges } from './values.ts';
 
 /**
  * The types of session variables, declared by the application through declaration merging.
@@ -266,6 +268,16 @@ export class Session {
   }
 
   /**
+   * {@link save}, answering at once when nothing else is in flight and the backend writes at
+   * once (an engine over the memory store): the adapters' hot path. May throw at once.
+   */
+  saveImmediate(): Awaitable<void> {
+    if (this.#inFlight > 0) return this.save();
+    const saved = this.#save();
+    return saved instanceof Promise ? this.#track(saved) : undefined;
+  }
+
+  /**
    * Whether save() has anything to write now (a value changed in place counts), or a save is
    * still in flight. The adapters skip the final save, and its promises, when it has none.
    */
@@ -358,9 +370,24 @@ export class Session {
     this.#id ??= this.#backend.newId();
   }
 
-  #serial<T>(operation: () => Promise<T>): Promise<T> {
+  #serial<T>(operation: () => Awaitable<T>): Promise<T> {
     // Nothing in flight: start now, a turn of the microtask queue sooner and a promise fewer.
-    const run = this.#inFlight === 0 ? operation() : this.#queue!.then(operation, operation);
+    if (this.#inFlight === 0) {
+      let started: Awaitable<T>;
+      try {
+        started = operation();
+      } catch (error) {
+        // What the operation threw, as a rejection: what its async form gave before.
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+        return Promise.reject(error);
+      }
+      return this.#track(Promise.resolve(started));
+    }
+    return this.#track(this.#queue!.then(operation, operation));
+  }
+
+  /** Counts `run` in flight until it settles; later operations queue behind it. */
+  #track<T>(run: Promise<T>): Promise<T> {
     this.#inFlight++;
     this.#queue = run.then(this.#settled, this.#settled);
     return run;
@@ -370,9 +397,18 @@ export class Session {
     this.#inFlight--;
   };
 
-  async #save(): Promise<void> {
+  /** Writes what changed: at once when the backend writes at once, else a promise. */
+  #save(): Awaitable<void> {
     // A read-only route never writes, not even a value changed in place.
     if (this.#readonly) return;
+    // A user change may regenerate first, and a new session is created first: both wait.
+    if (this.#userDirty || !this.#stored) return this.#saveNew();
+    const data = this.#dataDirty ? this.#data : undefined;
+    return this.#write(this.#values.changes(), data, undefined, false);
+  }
+
+  /** The save of a new session, or of a user change: regenerate or create first. */
+  async #saveNew(): Promise<void> {
     if (this.#options.regenerateOnUserChange) await this.#regenerateOnUserChange();
     const vars = this.#values.changes();
     const data = this.#dataDirty ? this.#data : undefined;
@@ -384,18 +420,51 @@ export class Session {
     if (!this.#stored && this.#options.renewAfter > 0) this.#stampIssued();
     // A new session is created with its data blob; everything else follows as one write.
     const created = !this.#stored && (await this.#create(data));
+    await this.#write(vars, data, user, created);
+  }
+
+  /**
+   * Writes the changes of a stored session as one write, then records them as saved; at once
+   * when the backend answers at once.
+   */
+  #write(
+    vars: VariableChanges,
+    data: string | undefined,
+    user: string | null | undefined,
+    created: boolean,
+  ): Awaitable<void> {
+    const changed =
+      vars.set.length || vars.unset.length || data !== undefined || user !== undefined;
+    // A renewed id of an unchanged session still records when it was issued.
+    if (!changed && !this.#issuedDirty) return;
     const issued = this.#issuedDirty ? this.#issued : null;
     const set =
       issued === null ? vars.set : [...vars.set, [ID_ISSUED_VAR, String(issued)] as const];
     const changes: SessionChanges = { set, unset: vars.unset };
     if (user !== undefined) changes.user = user;
     if (data !== undefined && !created) changes.data = data;
-    if (set.length || vars.unset.length || 'user' in changes || 'data' in changes) {
-      const outcome = await this.#backend.write(this.#id!, changes);
-      // Destroyed meanwhile (a logout in another request): it stays destroyed.
-      if (outcome === 'gone') return this.#reset();
-      // 'readonly', a grace copy: the write is dropped; the session lives on under its new id.
+    const done = (outcome: WriteOutcome) => this.#saved(outcome, vars, data, user, issued);
+    if (!(set.length || vars.unset.length || 'user' in changes || 'data' in changes)) {
+      return done('ok');
     }
+    const backend = this.#backend;
+    const outcome = backend.writeImmediate
+      ? backend.writeImmediate(this.#id!, changes)
+      : backend.write(this.#id!, changes);
+    return outcome instanceof Promise ? outcome.then(done) : done(outcome);
+  }
+
+  /** After a write: what it wrote is no longer a change. */
+  #saved(
+    outcome: WriteOutcome,
+    vars: VariableChanges,
+    data: string | undefined,
+    user: string | null | undefined,
+    issued: number | null,
+  ): void {
+    // Destroyed meanwhile (a logout in another request): it stays destroyed.
+    if (outcome === 'gone') return this.#reset();
+    // 'readonly', a grace copy: the write is dropped; the session lives on under its new id.
     this.#values.saved(vars);
     if (this.#data === data) this.#dataDirty = false;
     if (this.#user === user) {

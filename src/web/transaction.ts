@@ -1,3 +1,4 @@
+import type { Awaitable } from '../store/types.ts';
 import type { Arrival } from './carriers.ts';
 import { sendToken } from './carriers.ts';
 import type { ResolvedOptions } from './options.ts';
@@ -58,9 +59,29 @@ export class SessionTransaction {
    * @throws what Session.save() throws; no header is set then
    */
   async save(sink?: HeaderSink): Promise<void> {
+    return this.saveImmediate(sink);
+  }
+
+  /**
+   * {@link save}, answering at once when the session saves at once (an engine over the memory
+   * store): the held response then goes out with no promise hop. May throw at once.
+   */
+  saveImmediate(sink?: HeaderSink): Awaitable<void> {
     // Only before the headers: a renewed id must reach the client in this response.
-    if (sink && !this.#headersDone && this.#options.renewAfter > 0) await this.session.renewIfDue();
+    if (sink && !this.#headersDone && this.#options.renewAfter > 0) return this.#renewAndSave(sink);
+    const saved = this.session.saveImmediate();
+    if (saved instanceof Promise) return saved.then(() => this.#headers(sink));
+    this.#headers(sink);
+  }
+
+  async #renewAndSave(sink: HeaderSink): Promise<void> {
+    await this.session.renewIfDue();
     await this.session.save();
+    this.#headers(sink);
+  }
+
+  /** Sets the response headers, once, when there is a sink to set them on. */
+  #headers(sink: HeaderSink | undefined): void {
     if (sink && !this.#headersDone) {
       this.#headersDone = true;
       this.#setHeaders(sink);
@@ -73,8 +94,6 @@ export class SessionTransaction {
    * @throws what Session.save() throws
    */
   end(): Promise<void> {
-    // Nothing written since `save` (the common case): the lock goes at once, no chain of promises.
-    if (!this.session.unsaved) this.#ending ??= this.#release();
     this.#ending ??= this.session.save().then(
       () => this.#release(),
       // Released on failure too, and the failure still reaches the caller.
@@ -84,6 +103,16 @@ export class SessionTransaction {
         }),
     );
     return this.#ending;
+  }
+
+  /**
+   * {@link end}, answering at once when nothing changed since `save` and no lock is held (the
+   * common case): no chain of promises for a request that is done.
+   */
+  endImmediate(): Awaitable<void> {
+    if (this.#ending !== undefined || this.session.unsaved) return this.end();
+    this.#ending = this.#release();
+    return this.#ending === RELEASED ? undefined : this.#ending;
   }
 
   /** `save(sink)` then `end()`; when the save fails, the lock is still released. */

@@ -1,11 +1,15 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Awaitable } from '../../store/types.ts';
 
 /** What the held response calls at its first byte and at its end. */
 export interface HoldHooks {
-  /** Before the first byte (headers included) leaves: write the session, set its headers. */
-  beforeHeaders(): Promise<void>;
-  /** Before the last byte leaves: write what changed since, release the lock. */
-  beforeEnd(): Promise<void>;
+  /**
+   * Before the first byte (headers included) leaves: write the session, set its headers. A
+   * value (not a promise) when that is done at once: the response then goes on at once.
+   */
+  beforeHeaders(): Awaitable<void>;
+  /** Before the last byte leaves: write what changed since, release the lock; as above. */
+  beforeEnd(): Awaitable<void>;
   /** A hook failed: the response is replaced by a 500 if its headers are still unsent. */
   onError(error: unknown): void;
   /** The client went away before the response ended. */
@@ -104,23 +108,37 @@ class Hold implements HeldResponse {
   startSaving(): void {
     if (this.state !== 'open') return;
     this.state = 'saving';
-    this.hooks.beforeHeaders().then(
+    this.#after(
+      () => this.hooks.beforeHeaders(),
       () => this.#replay(),
-      (error: unknown) => this.#fail(error),
     );
   }
 
   /** After end(): write what changed since, then let the end out. */
   finish(): void {
     this.state = 'ending';
-    this.hooks.beforeEnd().then(
-      () => {
-        this.state = 'done';
-        this.res.end = this.end as ServerResponse['end'];
-        Reflect.apply(this.end, this.res, this.endArgs!);
-      },
-      (error: unknown) => this.#fail(error),
+    this.#after(
+      () => this.hooks.beforeEnd(),
+      () => this.#end(),
     );
+  }
+
+  /** Runs `hook`, then `next` at once when it answered at once; its failure fails the hold. */
+  #after(hook: () => Awaitable<void>, next: () => void): void {
+    let done: Awaitable<void>;
+    try {
+      done = hook();
+    } catch (error) {
+      return this.#fail(error);
+    }
+    if (!(done instanceof Promise)) return next();
+    done.then(next, (error: unknown) => this.#fail(error));
+  }
+
+  #end(): void {
+    this.state = 'done';
+    this.res.end = this.end as ServerResponse['end'];
+    Reflect.apply(this.end, this.res, this.endArgs!);
   }
 
   #replay(): void {

@@ -158,12 +158,12 @@ class HeldSession implements Attached, HoldHooks {
     this.#discarded = true;
   }
 
-  beforeHeaders(): Promise<void> {
-    return this.#discarded ? this.#tx.abandon() : this.#tx.save(headerSink(this.#res));
+  beforeHeaders(): Awaitable<void> {
+    return this.#discarded ? this.#tx.abandon() : this.#tx.saveImmediate(headerSink(this.#res));
   }
 
-  beforeEnd(): Promise<void> {
-    return this.#discarded ? this.#tx.abandon() : this.#tx.end();
+  beforeEnd(): Awaitable<void> {
+    return this.#discarded ? this.#tx.abandon() : this.#tx.endImmediate();
   }
 
   onError(error: unknown): void {

@@ -110,20 +110,42 @@ export class SessionTransaction {
    * common case): no chain of promises for a request that is done.
    */
   endImmediate(): Awaitable<void> {
-    if (this.#ending !== undefined || this.session.unsaved) return this.end();
+    let unsaved: boolean;
+    try {
+      unsaved = this.session.unsaved;
+    } catch {
+      // A value with no JSON form: end() reports it through its save, and releases the lock.
+      unsaved = true;
+    }
+    if (this.#ending !== undefined || unsaved) return this.end();
     this.#ending = this.#release();
     return this.#ending === RELEASED ? undefined : this.#ending;
   }
 
   /** `save(sink)` then `end()`; when the save fails, the lock is still released. */
   async commit(sink: HeaderSink): Promise<void> {
+    return this.commitImmediate(sink);
+  }
+
+  /** {@link commit}, answering at once when the save and the end do. May throw at once. */
+  commitImmediate(sink: HeaderSink): Awaitable<void> {
+    let saved: Awaitable<void>;
     try {
-      await this.save(sink);
+      saved = this.saveImmediate(sink);
     } catch (error) {
-      await this.abandon();
-      throw error;
+      return this.#abandonWith(error);
     }
-    await this.end();
+    if (!(saved instanceof Promise)) return this.endImmediate();
+    return saved.then(
+      () => this.endImmediate(),
+      (error: unknown) => this.#abandonWith(error),
+    );
+  }
+
+  /** Releases the lock after a failed save; the failure still reaches the caller. */
+  async #abandonWith(error: unknown): Promise<never> {
+    await this.abandon();
+    throw error;
   }
 
   /** Ends the request without writing anything more: for requests that failed. */

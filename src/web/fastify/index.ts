@@ -5,6 +5,7 @@ import type { TLSSocket } from 'node:tls';
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import fastifyPlugin from 'fastify-plugin';
 import { isSessiondError } from '../../errors.ts';
+import type { Awaitable } from '../../store/types.ts';
 import type { BeginOptions, SessionManager } from '../manager.ts';
 import type { HeaderSink, RequestLike } from '../request.ts';
 import type { Session } from '../session.ts';
@@ -89,49 +90,70 @@ const plugin: FastifyPluginCallback<FastifySessionsOptions> = (app, options, don
 
   // preHandler rather than onRequest: the body is parsed by then, and the query carrier reads the
   // id from a form body too (PHPLib's hidden field).
-  app.addHook('preHandler', async (request, reply) => {
+  // Callback-style hooks: over an engine that answers at once (the memory store) a request
+  // loads and saves its session without a promise.
+  app.addHook('preHandler', (request, reply, next) => {
     const route = request.routeOptions.config.session;
-    let tx: SessionTransaction;
-    try {
-      tx = await sessions.begin(requestOf(request), route?.concurrency ? route : defaults);
-    } catch (error) {
+    const begun = (tx: SessionTransaction) => {
+      const state: Held = { tx, stage: 'open' };
+      (request as unknown as Tagged)[HELD] = state;
+      request.session = tx.session;
+      // Every way a response can end (sent, hijacked, cut off by the client) ends the
+      // transaction, so a lock is always released.
+      reply.raw.on('close', () => {
+        if (state.stage === 'streaming') tx.end().catch(onError);
+        else if (state.stage === 'open') void tx.abandon();
+        state.stage = 'done';
+      });
+      next();
+    };
+    const failed = (error: unknown) => {
       // Busy, not broken: Fastify's error handler answers with the error's statusCode.
       if (isSessiondError(error, 'LOCKED')) Object.assign(error, { statusCode: 503 });
-      throw error;
+      next(error as Error);
+    };
+    let tx: Awaitable<SessionTransaction>;
+    try {
+      tx = sessions.beginImmediate(requestOf(request), route?.concurrency ? route : defaults);
+    } catch (error) {
+      return failed(error);
     }
-    const state: Held = { tx, stage: 'open' };
-    (request as unknown as Tagged)[HELD] = state;
-    request.session = tx.session;
-    // Every way a response can end (sent, hijacked, cut off by the client) ends the
-    // transaction, so a lock is always released.
-    reply.raw.on('close', () => {
-      if (state.stage === 'streaming') tx.end().catch(onError);
-      else if (state.stage === 'open') void tx.abandon();
-      state.stage = 'done';
-    });
+    if (tx instanceof Promise) tx.then(begun, failed);
+    else begun(tx);
   });
 
   // onSend is awaited before the status line and headers go out: a redirect never outruns the
   // save it leads to.
-  app.addHook('onSend', async (request, reply, payload) => {
+  app.addHook('onSend', (request, reply, payload, next) => {
     const state = heldOf(request);
-    if (state?.stage !== 'open') return payload;
+    if (state?.stage !== 'open') return next(null, payload);
+    const sent = () => next(null, payload);
+    const failed = (error: unknown) => next(error as Error);
+    let saved: Awaitable<void>;
     if (isStream(payload)) {
       // Headers now; changes made while the body streams are written when it ends.
       state.stage = 'streaming';
-      try {
-        await state.tx.save(headerSink(reply));
-      } catch (error) {
+      const abandoned = (error: unknown) => {
         // The error reply that follows must not write the rest when it closes.
         state.stage = 'done';
-        await state.tx.abandon();
-        throw error;
+        void state.tx.abandon().then(() => failed(error), failed);
+      };
+      try {
+        saved = state.tx.saveImmediate(headerSink(reply));
+      } catch (error) {
+        return abandoned(error);
       }
-    } else {
-      state.stage = 'done';
-      await state.tx.commit(headerSink(reply));
+      if (saved instanceof Promise) return void saved.then(sent, abandoned);
+      return sent();
     }
-    return payload;
+    state.stage = 'done';
+    try {
+      saved = state.tx.commitImmediate(headerSink(reply));
+    } catch (error) {
+      return failed(error);
+    }
+    if (saved instanceof Promise) return void saved.then(sent, failed);
+    sent();
   });
 
   // A failed request saves nothing it half changed (as eZ skipped the write on an error), and

@@ -1,7 +1,7 @@
 /**
  * sessiond's RESP port against Redis, with redis-benchmark, in one run (not a test).
  *
- *   node bench/resp.ts [requests]
+ *   node bench/resp.ts [requests] [rounds]
  *
  * sessiond (SET, GET, INC of one session variable) and a private redis-server on a free
  * loopback port (HSET, HGET, HINCRBY of one hash field), 50 clients, without and with -P 16.
@@ -9,6 +9,11 @@
  * nothing on disk here) and, as a second row, over its default SQLite store. A third server in
  * this process, the floor, does no command work at all: it counts frames and answers +OK to
  * each, so its figure is what Node's sockets allow here, the ceiling of any Node RESP server.
+ *
+ * Each case runs `rounds` times (default 3), the four servers one after the other in each round,
+ * and the table shows medians: the rps, and the ratio of each round's figure to Redis's in that
+ * round. On a shared, noisy machine one short run can be off by a third; a ratio taken within a
+ * round compares servers under the same conditions.
  */
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
@@ -23,6 +28,7 @@ import { openStore } from '../src/store/open.ts';
 import { startRedis } from './support.ts';
 
 const requests = Number(process.argv[2] ?? 200_000);
+const rounds = Number(process.argv[3] ?? 3);
 const run = promisify(execFile);
 
 /** Requests per second that redis-benchmark reports for one command. */
@@ -78,6 +84,12 @@ async function floor(): Promise<{ port: number; close: () => Promise<void> }> {
   };
 }
 
+function median(values: number[]): number {
+  const sorted = values.toSorted((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
 const pairs: Array<[string, string[], string[]]> = [
   [
     'set',
@@ -97,7 +109,7 @@ const servers = {
 };
 try {
   console.log(
-    `redis-benchmark, 50 clients, ${requests} requests per case, node ${process.version}`,
+    `redis-benchmark, 50 clients, ${requests} requests per case, median of ${rounds} rounds, node ${process.version}`,
   );
   console.log(
     '| command | -P | redis rps | node floor rps | ratio | sessiond memory rps | ratio | sessiond sqlite rps | ratio |',
@@ -105,13 +117,20 @@ try {
   console.log('|---|---|---|---|---|---|---|---|---|');
   for (const pipeline of [1, 16]) {
     for (const [name, ours, theirs] of pairs) {
-      const base = await rps(anchor.port, pipeline, theirs);
-      const ceiling = await rps(servers.floor.port, pipeline, ours);
-      const memory = await rps(servers.memory.port, pipeline, ours);
-      const sqlite = await rps(servers.sqlite.port, pipeline, ours);
-      const f = (n: number) => Math.round(n).toLocaleString('en-US');
+      const runs: Array<[base: number, ceiling: number, memory: number, sqlite: number]> = [];
+      for (let round = 0; round < rounds; round++) {
+        runs.push([
+          await rps(anchor.port, pipeline, theirs),
+          await rps(servers.floor.port, pipeline, ours),
+          await rps(servers.memory.port, pipeline, ours),
+          await rps(servers.sqlite.port, pipeline, ours),
+        ]);
+      }
+      const f = (column: number) => Math.round(median(runs.map((run) => run[column]!)));
+      const ratio = (column: number) => median(runs.map((run) => run[column]! / run[0])).toFixed(2);
+      const cells = [1, 2, 3].map((c) => `${f(c).toLocaleString('en-US')} | ${ratio(c)}`);
       console.log(
-        `| ${name} | ${pipeline} | ${f(base)} | ${f(ceiling)} | ${(ceiling / base).toFixed(2)} | ${f(memory)} | ${(memory / base).toFixed(2)} | ${f(sqlite)} | ${(sqlite / base).toFixed(2)} |`,
+        `| ${name} | ${pipeline} | ${f(0).toLocaleString('en-US')} | ${cells.join(' | ')} |`,
       );
     }
   }

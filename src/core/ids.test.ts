@@ -36,5 +36,13 @@ describe('ids', () => {
           `byte ${code}`,
         );
     }
+    // Code units past one byte: none is a cookie-octet.
+    for (const code of [0x100, 0x2028, 0xd800, 0xfeff, 0xffff]) {
+      assert.throws(
+        () => validateId(`a${String.fromCharCode(code)}b`, 255),
+        (e) => isSessiondError(e, 'BADID'),
+        `code unit ${code}`,
+      );
+    }
   });
 });

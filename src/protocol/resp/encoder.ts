@@ -289,12 +289,15 @@ export class ReplyWriter {
   }
 
   #write(reply: Reply): void {
-    if (reply === null) {
-      this.nil();
-    } else if (typeof reply === 'string' || Buffer.isBuffer(reply)) {
+    // The commonest replies first: bulk strings and integers.
+    if (typeof reply === 'string') {
       this.bulk(reply);
     } else if (typeof reply === 'number' || typeof reply === 'bigint') {
       this.integer(reply);
+    } else if (reply === null) {
+      this.nil();
+    } else if (Buffer.isBuffer(reply)) {
+      this.bulk(reply);
     } else if (typeof reply === 'boolean') {
       this.boolean(reply);
     } else if (isReplyArray(reply)) {
@@ -377,6 +380,15 @@ function checkLength(length: number): number {
  * byte string.
  */
 function wireText(text: string): string {
+  // Most lines (OK, PONG, the code words' messages) are plain ASCII: one scan and no copy.
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code === 0x0d || code === 0x0a || code > 0x7f) return escapedWireText(text);
+  }
+  return text;
+}
+
+function escapedWireText(text: string): string {
   const line = text.replace(/[\r\n]/g, ' ');
   // eslint-disable-next-line no-control-regex -- ASCII is its own UTF-8; only the rest needs work
   return /[^\x00-\x7f]/.test(line) ? Buffer.from(line, 'utf8').toString('latin1') : line;

@@ -29,6 +29,8 @@ export interface CommandSpec {
 const MANY = Number.POSITIVE_INFINITY;
 /** Booleans are integers on the wire (PROTOCOL.md). */
 const flag = (value: boolean): number => (value ? 1 : 0);
+/** The reply 1, as a function made once rather than per command. */
+const one = (): number => 1;
 
 function createOptions(args: readonly string[]) {
   const o = options(args, ['CLASS', 'DATA', 'TIMEOUT']);
@@ -101,7 +103,7 @@ const COMMANDS: CommandSpec[] = [
           args[0]!,
           args.length === 3 ? [[args[1]!, args[2]!]] : pairs(args.slice(1)),
         ),
-        () => 1,
+        one,
       ),
   },
   {

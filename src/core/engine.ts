@@ -535,9 +535,10 @@ export class Engine {
   setManyImmediate(id: string, vars: ReadonlyArray<readonly [string, string]>): Awaitable<void> {
     validateId(id, this.limits.maxIdBytes);
     if (vars.length === 0) throw syntaxError('no variables to set');
-    for (const [name, value] of vars) {
-      this.#checkName(name);
-      if (value.length > this.limits.maxValueBytes)
+    for (let i = 0; i < vars.length; i++) {
+      const pair = vars[i]!;
+      this.#checkName(pair[0]);
+      if (pair[1].length > this.limits.maxValueBytes)
         throw limitError('value size (maxValueBytes)', this.limits.maxValueBytes);
     }
     if (!this.hooks.has('update')) {

@@ -130,9 +130,14 @@ export class SessiondServer {
             version: VERSION,
             isCommand: (name) => COMMAND_TABLE.has(name) || CONNECTION_COMMANDS.has(name),
           });
-    const unsubscribe = engine.subscribe((event) => {
+    // Whether events are logged, kept current by the logger rather than asked on every event
+    // (each SET and INC makes one).
+    let logEvents = logger.isLevelEnabled('debug');
+    const onLevelChange = () => (logEvents = logger.isLevelEnabled('debug'));
+    logger.on('level-change', onLevelChange);
+    const stopEvents = engine.subscribe((event) => {
       stats.countEvent(event);
-      if (logger.isLevelEnabled('debug')) {
+      if (logEvents) {
         if ('id' in event) {
           const oldSid = event.type === 'regenerated' ? { oldSid: event.oldId } : {};
           logger.debug({ event: event.type, sid: event.id, ...oldSid }, 'session event');
@@ -141,6 +146,10 @@ export class SessiondServer {
         }
       }
     });
+    const unsubscribe = () => {
+      stopEvents();
+      logger.off('level-change', onLevelChange);
+    };
     const resp = new RespServer(
       {
         host: options.resp?.host ?? '127.0.0.1',

@@ -85,6 +85,26 @@ describe("the server's logs", () => {
     }
   });
 
+  it('follow a level changed while the server runs, and let go of the logger at close', async () => {
+    const { logger, lines } = capture('info');
+    const server = await startTestServer({ logger });
+    const client = await RawClient.connect(server.respAddress.port);
+    try {
+      assert.equal(await client.call('CREATE', SID), 1);
+      logger.level = 'debug';
+      assert.equal(await client.call('DESTROY', SID), 1);
+      const events = lines.filter((line) => line.msg === 'session event');
+      assert.deepEqual(
+        events.map((line) => line.event),
+        ['destroyed'],
+      );
+    } finally {
+      client.close();
+      await server.close();
+    }
+    assert.equal(logger.listenerCount('level-change'), 0);
+  });
+
   it('record an unexpected failure at error, with its stack, when no onError is given', async () => {
     class FailingStore extends MemoryStore {
       override async getVar(): Promise<never> {

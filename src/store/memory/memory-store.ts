@@ -138,8 +138,8 @@ export class MemoryStore implements Store {
     const slot = this.#writable(id, now);
     if (typeof slot === 'string') return slot;
     if (vars.length === 1) {
-      const [name, value] = vars[0]!;
-      return this.#setVar(id, slot, name, value, limits);
+      const pair = vars[0]!;
+      return this.#setVar(id, slot, pair[0], pair[1], limits);
     }
     const t = this.#table;
     let next = t.vars[slot]!;

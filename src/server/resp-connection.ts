@@ -114,6 +114,8 @@ export class RespConnection implements Subscriber {
   #context: CommandContext & { admin: boolean };
   #busy = false;
   #closing = false;
+  /** The client has sent its last byte. */
+  #peerEnded = false;
   #channels = new Set<string>();
   #patterns = new Set<string>();
   /** Set while this connection waits in {@link RespConnection.#queued} for its write. */
@@ -134,12 +136,20 @@ export class RespConnection implements Subscriber {
       KNOWN_NAMES,
     );
     socket.setNoDelay(true);
+    // A client's end of input is not the end of its replies: the socket stays open for writing
+    // until they are sent (see #finishAfterPeer). Set here, not on the server, so that a TLS
+    // socket whose handshake fails still closes when its peer goes.
+    socket.allowHalfOpen = true;
     socket.on('data', (chunk: Buffer) => {
       this.#decoder.push(chunk);
       if (!this.#busy) this.#drain(this.#startMark());
     });
     socket.on('drain', () => {
       if (!this.#closing) socket.resume();
+    });
+    socket.on('end', () => {
+      this.#peerEnded = true;
+      if (!this.#busy) this.#finishAfterPeer();
     });
     socket.on('error', () => socket.destroy());
     socket.on('close', () => this.#forget());
@@ -282,10 +292,21 @@ export class RespConnection implements Subscriber {
   /** The batch is done: its replies go out in one write, once every ready socket is read. */
   #idle(): void {
     this.#busy = false;
-    this.#flushSoon();
+    if (this.#peerEnded) this.#finishAfterPeer();
+    else this.#flushSoon();
     const onIdle = this.#onIdle;
     this.#onIdle = undefined;
     onIdle?.();
+  }
+
+  /**
+   * After the client's last byte, and its last command: sends every reply, then closes. A
+   * client that sends its commands and half-closes (`nc`, `redis-cli < file`) gets them all, even
+   * those that were pending or waiting for the end of the loop's turn.
+   */
+  #finishAfterPeer(): void {
+    this.#flush();
+    this.#socket.end();
   }
 
   /** Runs one request; connection commands here, the rest through the shared command table. */

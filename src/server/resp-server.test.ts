@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { promisify } from 'node:util';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { SqliteStore } from '../store/sqlite/index.ts';
 import { loadPlugin } from './plugin-loader.ts';
 import type { SessiondServer } from './server.ts';
 import { RawClient, startTestServer, type Decoded } from './test-support.ts';
@@ -247,6 +250,30 @@ describe('RESP server: protocol', () => {
     for (let i = 1; i <= 100; i++) assert.equal(await client.reply(), i);
     assert.equal(server.stats.socketWrites - before, 1);
   });
+
+  for (const store of ['memory', 'sqlite'] as const) {
+    it(`answers every command of a client that half-closes, then closes (${store} store)`, async () => {
+      // SQLite answers after a promise: the end of input arrives while a reply is pending.
+      const engine =
+        store === 'sqlite'
+          ? {
+              store: await SqliteStore.open({
+                path: join(mkdtempSync(join(tmpdir(), 'hc-')), 'db'),
+              }),
+            }
+          : {};
+      const { server } = await setup({}, engine);
+      for (let round = 0; round < 20; round++) {
+        const socket = connect(server.respAddress.port, '127.0.0.1');
+        await once(socket, 'connect');
+        let replies = '';
+        socket.on('data', (chunk: Buffer) => (replies += chunk.toString('latin1')));
+        socket.end(`PING\r\nCREATE h${round}\r\nSET h${round} x 1\r\nGET h${round} x\r\n`);
+        await once(socket, 'close');
+        assert.equal(replies, '+PONG\r\n:1\r\n:1\r\n$1\r\n1\r\n', `round ${round}`);
+      }
+    });
+  }
 
   it('keeps values binary-safe: NUL, CR LF and high bytes round-trip', async () => {
     const { client } = await setup();

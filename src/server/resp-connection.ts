@@ -289,11 +289,15 @@ export class RespConnection implements Subscriber {
     return now;
   }
 
-  /** The batch is done: its replies go out in one write, once every ready socket is read. */
+  /**
+   * The batch is done: its replies go out in one write, at once. Waiting until every ready socket
+   * was read (as Redis does) raised pipelined throughput by a third under redis-benchmark but
+   * doubled the soak's p99 (BENCHMARKS.md), so only pub/sub messages wait for the loop's turn.
+   */
   #idle(): void {
     this.#busy = false;
     if (this.#peerEnded) this.#finishAfterPeer();
-    else this.#flushSoon();
+    else this.#flush();
     const onIdle = this.#onIdle;
     this.#onIdle = undefined;
     onIdle?.();
@@ -459,13 +463,7 @@ export class RespConnection implements Subscriber {
     }
   }
 
-  /**
-   * Connections whose replies wait for the end of this turn of the event loop. Replies are
-   * written after the loop has read every socket that was ready, as Redis writes them before it
-   * sleeps: a client's wakeup costs the most when it sleeps, and back-to-back writes find the
-   * load generator or the other servers' clients already awake. Under 50 pipelining clients on a
-   * two-CPU guest this took a third off the server's CPU per command (BENCHMARKS.md).
-   */
+  /** Connections whose pub/sub messages wait for the end of this turn of the event loop. */
   static #queued: RespConnection[] = [];
 
   static #flushQueued(): void {
@@ -477,7 +475,7 @@ export class RespConnection implements Subscriber {
     }
   }
 
-  /** Writes the pending replies at the end of this turn of the loop (setImmediate's phase). */
+  /** Writes what is pending at the end of this turn of the loop: a tick's events in one write. */
   #flushSoon(): void {
     if (this.#flushScheduled || this.#writer.byteLength === 0) return;
     this.#flushScheduled = true;

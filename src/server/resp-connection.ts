@@ -118,7 +118,6 @@ export class RespConnection implements Subscriber {
   #peerEnded = false;
   #channels = new Set<string>();
   #patterns = new Set<string>();
-  /** Set while this connection waits in {@link RespConnection.#queued} for its write. */
   #flushScheduled = false;
   /** Set while shutdown() waits for the command in flight. */
   #onIdle: (() => void) | undefined;
@@ -170,9 +169,13 @@ export class RespConnection implements Subscriber {
         pattern === null ? ['message', channel, message] : ['pmessage', pattern, channel, message],
       ),
     );
-    // A batch in progress writes the event with its replies; otherwise the events of one turn
-    // of the loop go out together.
-    if (!this.#busy) this.#flushSoon();
+    if (this.#busy || this.#flushScheduled) return;
+    // Coalesce the events of one tick into one write.
+    this.#flushScheduled = true;
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      this.#flush();
+    });
   }
 
   /** Where a command's time starts: now, or nothing when no metrics are kept. */
@@ -306,7 +309,7 @@ export class RespConnection implements Subscriber {
   /**
    * After the client's last byte, and its last command: sends every reply, then closes. A
    * client that sends its commands and half-closes (`nc`, `redis-cli < file`) gets them all, even
-   * those that were pending or waiting for the end of the loop's turn.
+   * those of commands still pending when its input ended.
    */
   #finishAfterPeer(): void {
     this.#flush();
@@ -461,25 +464,6 @@ export class RespConnection implements Subscriber {
       else this.#shared.pubsub.unsubscribe(this, name);
       this.#writer.write(pushReply([kind, name, this.#channels.size + this.#patterns.size]));
     }
-  }
-
-  /** Connections whose pub/sub messages wait for the end of this turn of the event loop. */
-  static #queued: RespConnection[] = [];
-
-  static #flushQueued(): void {
-    const queued = RespConnection.#queued;
-    RespConnection.#queued = [];
-    for (const connection of queued) {
-      connection.#flushScheduled = false;
-      connection.#flush();
-    }
-  }
-
-  /** Writes what is pending at the end of this turn of the loop: a tick's events in one write. */
-  #flushSoon(): void {
-    if (this.#flushScheduled || this.#writer.byteLength === 0) return;
-    this.#flushScheduled = true;
-    if (RespConnection.#queued.push(this) === 1) setImmediate(RespConnection.#flushQueued);
   }
 
   #flush(): void {
